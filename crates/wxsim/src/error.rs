@@ -1,0 +1,41 @@
+//! Errors of the device API and its programmatic equivalents (the WeChat routes answer errcodes instead).
+
+/// Why a device-API request was refused. [`SimError::id`] is the stable `error` field of the HTTP answer.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum SimError {
+    #[error("unknown appid {0:?}")]
+    UnknownApp(String),
+    #[error("unknown openid {0:?}")]
+    UnknownUser(String),
+    #[error(
+        "invalid phone number {0:?}: digits only; 11 digits starting with 1 for country code 86, 4 to 15 digits otherwise"
+    )]
+    InvalidPhoneNumber(String),
+    #[error("invalid country code {0:?}: 1 to 3 digits, no leading zero")]
+    InvalidCountryCode(String),
+    #[error("{0}")]
+    InvalidRequest(String),
+}
+
+impl SimError {
+    /// The snake_case id the device API answers in `error`.
+    pub fn id(&self) -> &'static str {
+        match self {
+            SimError::UnknownApp(_) => "unknown_app",
+            SimError::UnknownUser(_) => "unknown_user",
+            SimError::InvalidPhoneNumber(_) => "invalid_phone_number",
+            SimError::InvalidCountryCode(_) => "invalid_country_code",
+            SimError::InvalidRequest(_) => "invalid_request",
+        }
+    }
+
+    /// The HTTP status the device API answers.
+    pub fn status(&self) -> u16 {
+        match self {
+            SimError::UnknownApp(_) | SimError::UnknownUser(_) => 404,
+            SimError::InvalidPhoneNumber(_)
+            | SimError::InvalidCountryCode(_)
+            | SimError::InvalidRequest(_) => 400,
+        }
+    }
+}

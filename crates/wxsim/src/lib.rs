@@ -1,0 +1,133 @@
+//! wxsim: an offline, strict simulator of WeChat's Mini Program server API, plus a sandbox "device API" that
+//! plays the phone.
+//!
+//! The WeChat routes ([`Simulator::wechat_router`]) answer at WeChat's paths with WeChat's JSON and errcodes:
+//! `GET /cgi-bin/token`, `POST /cgi-bin/stable_token`, `GET /sns/jscode2session`,
+//! `POST /wxa/business/getuserphonenumber`, `GET /wxa/checksession`. The device API
+//! ([`Simulator::device_router`], usually nested at `/sandbox/v1`) creates users, mints the codes `wx.login()`
+//! and the getPhoneNumber button would give, advances the clock, injects faults, sets limits and reports stats.
+//! Every lifetime and limit runs on the simulator's clock (real time plus an offset tests advance).
+//!
+//! The model follows WeChat's documentation as summarised in `wechat-api.md`; it depends on nothing else of
+//! wxlogin, so it can catch the client's mistakes rather than share them.
+//!
+//! ```no_run
+//! # async fn demo() -> std::io::Result<()> {
+//! let running = wxsim::spawn(wxsim::SimConfig::default()).await?;
+//! let app = &running.sim.apps()[0];
+//! let user = running.sim.create_user(wxsim::NewUser {
+//!     phone_number: "13800138000".into(),
+//!     ..Default::default()
+//! }).expect("valid phone");
+//! let code = running.sim.login_code(&user.openid).expect("known user");
+//! // GET {base_url}/sns/jscode2session?appid=…&secret=…&js_code={code.code}&grant_type=authorization_code
+//! # let _ = (app, code); Ok(()) }
+//! ```
+//!
+//! # GUESSES
+//!
+//! Where WeChat's behaviour is undocumented the simulator chooses; each choice is marked `// Guess:` in the
+//! code.
+//!
+//! 1. **Phone code with another (or an unknown) user's openid** → `40003` ("invalid openid"), and the code is
+//!    *not* consumed: its owner can still redeem it.
+//! 2. **Another app's phone code** → `40029` (one report shows `40013`).
+//! 3. **Order of credential checks** (token, stable_token, jscode2session): `grant_type` (`40002`, also when
+//!    missing — jscode2session requires `authorization_code`), then appid missing (`41002`), secret missing
+//!    (`41004`), unknown appid (`40013`), wrong secret (`40125`; `40001` on `/cgi-bin/token`).
+//! 4. **Wrong HTTP method**: the GET routes answer `43001` ("require GET method"), the POST routes `43002`.
+//! 5. **stable_token body**: read as JSON whatever the Content-Type; not a JSON object → `43002`; a field of the
+//!    wrong type counts as missing; a non-boolean `force_refresh` → `47001`.
+//! 6. **Force refreshes**: every `force_refresh:true` call counts towards the 20 a day, including one within
+//!    30 s of the last (which refreshes nothing and answers the current token).
+//! 7. **Token validity order**: a token past its expiry answers `42001` even if it was also retired or revoked;
+//!    expired tokens are remembered for a day, then answer `40001` like unknown ones. Tokens are `86_` + 132
+//!    URL-safe characters; any other shape answers `40014`.
+//! 8. **Per-user limits** (45011) count the calls whose code passed its own checks (only a live code names its
+//!    user); a refused call does not consume the code. getuserphonenumber's per-user limit is 100/min like
+//!    code2Session's (WeChat gives no number). The optional per-app business limit is counted per route.
+//! 9. **Daily quotas** reset at midnight Beijing time (UTC+8) on the sim clock.
+//! 10. **Codes** live 300 s: usable while `now < minted + 300`.
+//! 11. **Empty parameters** (`appid=`, `"code":""`, `"openid":""`) count as missing; a repeated query parameter
+//!     takes its first value. An empty `code` in getuserphonenumber → `47001`; an empty `openid` is no openid.
+//! 12. **checksession**: a missing or other `sig_method` → `87009`; a missing, unknown or other app's `openid`
+//!     → `40003`; the signature must be lowercase hex (uppercase → `87009`).
+//! 13. **Injected faults**: an injected errcode answers before any state changes (a code is not consumed, no
+//!     token is minted); `rate` applies to the errcode only, latency to every matching call; a fault set without
+//!     a `rate` fires on every call (rate defaults to 1).
+//! 14. **unionid**: all apps of one simulator are bound to the same Open Platform account (switch off with
+//!     [`SimConfig::open_platform`]); the unionid is derived from the person's country code and phone, so the
+//!     same phone has the same unionid in every app.
+//! 15. **phoneNumber outside mainland China** is `+` + country code + number, no space (seen for `+852`,
+//!     unconfirmed for other regions).
+//! 16. **Sandbox country codes**: any 1–3 digits without a leading zero.
+
+mod batch;
+mod clock;
+mod codes;
+mod config;
+mod device;
+mod errcode;
+mod error;
+mod faults;
+mod ids;
+mod query;
+mod simulator;
+mod state;
+mod tokens;
+mod wechat;
+
+use std::net::{Ipv4Addr, SocketAddr};
+
+pub use batch::{BatchItem, BatchRequest, CodeKind, MAX_BATCH};
+pub use codes::IssuedCode;
+pub use config::{AppCredentials, Limits, SimConfig};
+pub use error::SimError;
+pub use faults::{CodesIssued, Faults, RouteStats, Stats};
+pub use simulator::Simulator;
+pub use state::{NewUser, SandboxUser};
+
+/// A simulator serving on a loopback port in a tokio task. Dropping it stops the server.
+#[derive(Debug)]
+pub struct RunningSim {
+    pub addr: SocketAddr,
+    pub sim: Simulator,
+    /// `http://127.0.0.1:PORT`, no trailing slash.
+    pub base_url: String,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl RunningSim {
+    /// Stops the server (the same as dropping it).
+    pub fn shutdown(self) {}
+}
+
+impl Drop for RunningSim {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+/// Starts a simulator on `127.0.0.1:0` serving [`Simulator::router`].
+pub async fn spawn(config: SimConfig) -> std::io::Result<RunningSim> {
+    let listener = tokio::net::TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).await?;
+    let addr = listener.local_addr()?;
+    let sim = Simulator::new(config);
+    let served = sim.clone();
+    let task = tokio::spawn(async move {
+        if let Err(e) = serve(served, listener).await {
+            tracing::error!(error = %e, "wxsim server stopped");
+        }
+    });
+    Ok(RunningSim {
+        addr,
+        sim,
+        base_url: format!("http://{addr}"),
+        task,
+    })
+}
+
+/// Serves [`Simulator::router`] on `listener` until the task is dropped or the listener fails.
+pub async fn serve(sim: Simulator, listener: tokio::net::TcpListener) -> std::io::Result<()> {
+    axum::serve(listener, sim.router()).await
+}

@@ -1,0 +1,342 @@
+//! The simulator's state: apps, users, codes and tokens in sharded maps, counters in atomics. No lock is global:
+//! the maps are sharded, and the only mutexes are per app (token minting) and per user (the session_key).
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use dashmap::DashMap;
+use dashmap::mapref::entry::Entry;
+use parking_lot::Mutex;
+use serde::{Deserialize, Serialize};
+
+use crate::clock::{Clock, FixedWindow};
+use crate::config::{AppCredentials, LimitsCell, SimConfig};
+use crate::error::SimError;
+use crate::faults::{Counters, RouteTable};
+use crate::ids::{self, CodeKey, SessionKey};
+use crate::tokens::{TokenEntry, TokenRoutes};
+
+/// A user as the device API creates it: one person in one app.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SandboxUser {
+    pub openid: String,
+    /// The person's unionid, the same in every app of the simulator; absent when the apps are not bound to an
+    /// Open Platform account ([`SimConfig::open_platform`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unionid: Option<String>,
+    /// As getuserphonenumber answers it: the bare number for country code 86, else `+` + country code + number.
+    pub phone_number: String,
+    pub pure_phone_number: String,
+    pub country_code: String,
+    pub appid: String,
+}
+
+/// What `POST /users` takes.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct NewUser {
+    /// Default: the first app.
+    #[serde(default)]
+    pub appid: Option<String>,
+    pub phone_number: String,
+    /// Default: `"86"`.
+    #[serde(default)]
+    pub country_code: Option<String>,
+}
+
+/// Minutes counted per app on each business route.
+#[derive(Default)]
+pub(crate) struct AppWindows {
+    pub(crate) stable_minute: FixedWindow,
+    pub(crate) stable_day: FixedWindow,
+    pub(crate) token_day: FixedWindow,
+    pub(crate) force_day: FixedWindow,
+    pub(crate) jscode2session: FixedWindow,
+    pub(crate) phone_number: FixedWindow,
+    pub(crate) checksession: FixedWindow,
+}
+
+pub(crate) struct AppState {
+    pub(crate) index: u32,
+    pub(crate) creds: AppCredentials,
+    /// The token routes' current tokens; locked only while minting (rare).
+    pub(crate) token_routes: Mutex<TokenRoutes>,
+    /// Tokens with a serial below this are revoked.
+    pub(crate) revoked_below: AtomicU64,
+    pub(crate) windows: AppWindows,
+}
+
+pub(crate) struct User {
+    pub(crate) openid: String,
+    pub(crate) unionid: String,
+    pub(crate) app: u32,
+    pub(crate) pure_phone: String,
+    pub(crate) country_code: String,
+    seq: u64,
+    /// The one valid session_key of this user in this app; rotated by every login code.
+    pub(crate) session_key: Mutex<SessionKey>,
+    pub(crate) login_window: FixedWindow,
+    pub(crate) phone_window: FixedWindow,
+}
+
+impl User {
+    /// `phoneNumber` as WeChat writes it: with `+` and the country code outside mainland China.
+    // Guess: community answers show `+852xxxxxxxx` (plus, no space) for Hong Kong; the simulator writes every
+    // non-86 number that way.
+    pub(crate) fn phone_number(&self) -> String {
+        if self.country_code == "86" {
+            self.pure_phone.clone()
+        } else {
+            format!("+{}{}", self.country_code, self.pure_phone)
+        }
+    }
+}
+
+pub(crate) struct LoginCode {
+    pub(crate) user: Arc<User>,
+    pub(crate) expires_at: u64,
+    pub(crate) used: bool,
+    /// The session_key minted with this code (what its exchange returns).
+    pub(crate) session_key: SessionKey,
+}
+
+pub(crate) struct PhoneCode {
+    pub(crate) user: Arc<User>,
+    pub(crate) expires_at: u64,
+    pub(crate) used: bool,
+}
+
+pub(crate) struct Inner {
+    pub(crate) apps: Vec<AppState>,
+    app_index: HashMap<String, u32>,
+    pub(crate) open_platform: bool,
+    unionid_seed: [u8; 32],
+    pub(crate) clock: Clock,
+    pub(crate) limits: LimitsCell,
+    pub(crate) routes: RouteTable,
+    pub(crate) counters: Counters,
+    pub(crate) users: DashMap<String, Arc<User>>,
+    /// `(app, "cc:phone")` → the user, for idempotent creation.
+    phones: DashMap<(u32, String), Arc<User>>,
+    user_seq: AtomicU64,
+    pub(crate) login_codes: DashMap<CodeKey, LoginCode>,
+    pub(crate) phone_codes: DashMap<CodeKey, PhoneCode>,
+    pub(crate) tokens: DashMap<Box<str>, TokenEntry>,
+    pub(crate) token_serial: AtomicU64,
+    next_sweep_at: AtomicU64,
+}
+
+/// How often (in sim seconds) expired codes and long-dead tokens are dropped.
+const SWEEP_EVERY: u64 = 60;
+/// How long an expired token is remembered (so it keeps answering 42001, not 40001).
+pub(crate) const TOKEN_MEMORY_AFTER_EXPIRY: u64 = 86_400;
+
+impl Inner {
+    pub(crate) fn new(config: SimConfig) -> Self {
+        let mut creds: Vec<AppCredentials> = Vec::with_capacity(config.apps.len().max(1));
+        for app in config.apps {
+            if creds.iter().any(|c| c.appid == app.appid) {
+                tracing::warn!(appid = %app.appid, "app configured twice: the first one counts");
+            } else {
+                creds.push(app);
+            }
+        }
+        if creds.is_empty() {
+            let app = AppCredentials::generate();
+            tracing::info!(appid = %app.appid, "no app configured: generated a sandbox app");
+            creds.push(app);
+        }
+        let apps: Vec<AppState> = creds
+            .into_iter()
+            .enumerate()
+            .map(|(i, creds)| AppState {
+                index: u32::try_from(i).expect("fewer than 2^32 apps"),
+                creds,
+                token_routes: Mutex::new(TokenRoutes::default()),
+                revoked_below: AtomicU64::new(0),
+                windows: AppWindows::default(),
+            })
+            .collect();
+        let app_index = apps
+            .iter()
+            .map(|a| (a.creds.appid.clone(), a.index))
+            .collect();
+        Self {
+            apps,
+            app_index,
+            open_platform: config.open_platform,
+            unionid_seed: ids::new_seed(),
+            clock: Clock::default(),
+            limits: LimitsCell::new(&config.limits),
+            routes: RouteTable::default(),
+            counters: Counters::default(),
+            users: DashMap::new(),
+            phones: DashMap::new(),
+            user_seq: AtomicU64::new(0),
+            login_codes: DashMap::new(),
+            phone_codes: DashMap::new(),
+            tokens: DashMap::new(),
+            token_serial: AtomicU64::new(0),
+            next_sweep_at: AtomicU64::new(0),
+        }
+    }
+
+    pub(crate) fn app_by_id(&self, appid: &str) -> Option<&AppState> {
+        self.app_index.get(appid).map(|&i| &self.apps[i as usize])
+    }
+
+    pub(crate) fn app(&self, index: u32) -> &AppState {
+        &self.apps[index as usize]
+    }
+
+    pub(crate) fn user(&self, openid: &str) -> Result<Arc<User>, SimError> {
+        self.users
+            .get(openid)
+            .map(|u| Arc::clone(u.value()))
+            .ok_or_else(|| SimError::UnknownUser(openid.to_owned()))
+    }
+
+    pub(crate) fn sandbox_user(&self, user: &User) -> SandboxUser {
+        SandboxUser {
+            openid: user.openid.clone(),
+            unionid: self.open_platform.then(|| user.unionid.clone()),
+            phone_number: user.phone_number(),
+            pure_phone_number: user.pure_phone.clone(),
+            country_code: user.country_code.clone(),
+            appid: self.app(user.app).creds.appid.clone(),
+        }
+    }
+
+    /// Creates the user, or finds the one with the same phone in the same app. The flag says whether it is new.
+    pub(crate) fn create_user(&self, req: &NewUser) -> Result<(Arc<User>, bool), SimError> {
+        let app = match &req.appid {
+            None => &self.apps[0],
+            Some(appid) => self
+                .app_by_id(appid)
+                .ok_or_else(|| SimError::UnknownApp(appid.clone()))?,
+        };
+        let country_code = req.country_code.as_deref().unwrap_or("86");
+        validate_country_code(country_code)?;
+        validate_phone(country_code, &req.phone_number)?;
+        let key = (app.index, format!("{country_code}:{}", req.phone_number));
+        match self.phones.entry(key) {
+            Entry::Occupied(existing) => Ok((Arc::clone(existing.get()), false)),
+            Entry::Vacant(slot) => {
+                let user = Arc::new(User {
+                    openid: ids::new_openid(),
+                    unionid: ids::unionid(&self.unionid_seed, country_code, &req.phone_number),
+                    app: app.index,
+                    pure_phone: req.phone_number.clone(),
+                    country_code: country_code.to_owned(),
+                    seq: self.user_seq.fetch_add(1, Ordering::Relaxed),
+                    session_key: Mutex::new(SessionKey::generate()),
+                    login_window: FixedWindow::default(),
+                    phone_window: FixedWindow::default(),
+                });
+                self.users.insert(user.openid.clone(), Arc::clone(&user));
+                slot.insert(Arc::clone(&user));
+                Ok((user, true))
+            }
+        }
+    }
+
+    /// Every user (of one app, if given), oldest first.
+    pub(crate) fn list_users(&self, appid: Option<&str>) -> Result<Vec<SandboxUser>, SimError> {
+        let app = match appid {
+            None => None,
+            Some(id) => Some(
+                self.app_by_id(id)
+                    .ok_or_else(|| SimError::UnknownApp(id.to_owned()))?
+                    .index,
+            ),
+        };
+        let mut users: Vec<Arc<User>> = self
+            .users
+            .iter()
+            .filter(|u| app.is_none_or(|a| u.app == a))
+            .map(|u| Arc::clone(u.value()))
+            .collect();
+        users.sort_by_key(|u| u.seq);
+        Ok(users.iter().map(|u| self.sandbox_user(u)).collect())
+    }
+
+    /// Drops expired codes and long-expired tokens, at most once a sim minute. Called from the code paths, so
+    /// memory stays bounded by what a few minutes of traffic mint.
+    pub(crate) fn maybe_sweep(self: &Arc<Self>, now: u64) {
+        let due = self.next_sweep_at.load(Ordering::Relaxed);
+        if now < due
+            || self
+                .next_sweep_at
+                .compare_exchange(due, now + SWEEP_EVERY, Ordering::Relaxed, Ordering::Relaxed)
+                .is_err()
+        {
+            return;
+        }
+        // Off the request's thread when there is a runtime: a sweep of a large map takes milliseconds.
+        match tokio::runtime::Handle::try_current() {
+            Ok(handle) => {
+                let inner = Arc::clone(self);
+                drop(handle.spawn_blocking(move || inner.sweep(now)));
+            }
+            Err(_) => self.sweep(now),
+        }
+    }
+
+    fn sweep(&self, now: u64) {
+        self.login_codes.retain(|_, c| c.expires_at > now);
+        self.phone_codes.retain(|_, c| c.expires_at > now);
+        self.tokens
+            .retain(|_, t| t.expires_at.saturating_add(TOKEN_MEMORY_AFTER_EXPIRY) > now);
+    }
+}
+
+// Guess: WeChat does not say which country codes exist; the simulator accepts any 1–3 digit code without a
+// leading zero (the ITU shape).
+fn validate_country_code(cc: &str) -> Result<(), SimError> {
+    let ok = (1..=3).contains(&cc.len())
+        && cc.bytes().all(|b| b.is_ascii_digit())
+        && !cc.starts_with('0');
+    if ok {
+        Ok(())
+    } else {
+        Err(SimError::InvalidCountryCode(cc.to_owned()))
+    }
+}
+
+fn validate_phone(cc: &str, phone: &str) -> Result<(), SimError> {
+    let digits = !phone.is_empty() && phone.bytes().all(|b| b.is_ascii_digit());
+    let ok = if cc == "86" {
+        digits && phone.len() == 11 && phone.starts_with('1')
+    } else {
+        digits && (4..=15).contains(&phone.len())
+    };
+    if ok {
+        Ok(())
+    } else {
+        Err(SimError::InvalidPhoneNumber(phone.to_owned()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn phone_rules() {
+        assert!(validate_phone("86", "13800138000").is_ok());
+        assert!(validate_phone("86", "23800138000").is_err());
+        assert!(validate_phone("86", "1380013800").is_err());
+        assert!(validate_phone("86", "1380013800a").is_err());
+        assert!(validate_phone("852", "61234567").is_ok());
+        assert!(validate_phone("852", "123").is_err());
+        assert!(validate_phone("852", "1234567890123456").is_err());
+        assert!(validate_phone("852", "+61234567").is_err());
+        assert!(validate_country_code("86").is_ok());
+        assert!(validate_country_code("+86").is_err());
+        assert!(validate_country_code("086").is_err());
+        assert!(validate_country_code("1234").is_err());
+        assert!(validate_country_code("").is_err());
+    }
+}
