@@ -1,0 +1,176 @@
+//! The login routes: the seed's one call (`/api/getPhone`), and silent login (`/api/v1/login`) followed by the
+//! verified phone step (`/api/v1/phone`) only for users we do not know yet.
+
+use super::auth;
+use super::body::JsonObject;
+use super::error::{ApiError, Exchange, FieldProblem};
+use super::state::{AppState, TICKET_TTL, success, unix_now};
+use crate::config::PhoneBinding;
+use crate::store::{NewTicket, UserUpsert};
+use crate::tokens::Ticket;
+use axum::Json;
+use axum::extract::State;
+use axum::http::HeaderMap;
+use serde_json::{Value, json};
+use std::sync::Arc;
+use weixin::{LoginCode, OpenId, PhoneCode, PhoneInfo, Session};
+
+type Answer = Result<Json<Value>, ApiError>;
+
+async fn login_exchange(state: &AppState, code: &LoginCode) -> Result<Session, ApiError> {
+    state
+        .wechat
+        .code_to_session(code)
+        .await
+        .map_err(|e| ApiError::from_wechat(Exchange::Login, &e))
+}
+
+async fn phone_exchange(
+    state: &AppState,
+    code: &PhoneCode,
+    openid: Option<&OpenId>,
+) -> Result<PhoneInfo, ApiError> {
+    state
+        .wechat
+        .get_phone_number(code, openid)
+        .await
+        .map_err(|e| ApiError::from_wechat(Exchange::Phone, &e))
+}
+
+/// `POST /api/getPhone {phoneCode, loginCode}`: both codes in one call. In `verify` mode the login code is
+/// exchanged first and its openid goes with the phone code, so WeChat refuses a phone code of another user;
+/// `concurrent` saves a round trip and skips that check.
+pub async fn get_phone(State(state): State<Arc<AppState>>, body: JsonObject) -> Answer {
+    let login_code: LoginCode = body.required("loginCode")?;
+    let phone_code: PhoneCode = body.required("phoneCode")?;
+    let (session, info) = match state.binding {
+        PhoneBinding::Verify => {
+            let session = login_exchange(&state, &login_code).await?;
+            let info = phone_exchange(&state, &phone_code, Some(&session.openid)).await?;
+            (session, info)
+        }
+        PhoneBinding::Concurrent => {
+            let (session, info) = tokio::join!(
+                login_exchange(&state, &login_code),
+                phone_exchange(&state, &phone_code, None)
+            );
+            (session?, info?)
+        }
+    };
+    let openid = session.openid.as_str();
+    let sealed = state.seal_phone(openid, &info.phone);
+    let minted = state.mint_session();
+    let upsert = UserUpsert {
+        appid: state.appid().to_owned(),
+        openid: openid.to_owned(),
+        unionid: session.unionid.map(String::from),
+        phone_enc: sealed.enc,
+        phone_hash: sealed.hash,
+        now: unix_now(),
+    };
+    state
+        .store
+        .upsert_user_with_session(upsert, minted.record)
+        .await?;
+    tracing::info!(phone = %info.phone, "phone login");
+    let mut data = state.session_answer(&info.phone.phone_number, openid, &minted.token);
+    // The seed's answer has no status field; keep it exactly as the seed's front end knows it.
+    if let Some(map) = data.as_object_mut() {
+        map.remove("status");
+    }
+    Ok(success(data))
+}
+
+/// `POST /api/v1/login {loginCode}`: jscode2session only. A known user is logged in; an unknown one gets a
+/// ticket for `/api/v1/phone` and no account yet.
+pub async fn login(State(state): State<Arc<AppState>>, body: JsonObject) -> Answer {
+    let code: LoginCode = body.required("loginCode")?;
+    let session = login_exchange(&state, &code).await?;
+    let openid = session.openid.as_str();
+    if let Some(user) = state.store.find_user(state.appid(), openid).await? {
+        let phone = state.open_phone(&user)?;
+        let minted = state.mint_session();
+        state.store.create_session(user.id, minted.record).await?;
+        return Ok(success(state.session_answer(&phone, openid, &minted.token)));
+    }
+    let ticket = Ticket::generate();
+    let now = unix_now();
+    state
+        .store
+        .create_ticket(NewTicket {
+            ticket_hash: ticket.hash(),
+            appid: state.appid().to_owned(),
+            openid: openid.to_owned(),
+            unionid: session.unionid.map(String::from),
+            expires_at: now + TICKET_TTL.as_secs() as i64,
+            now,
+        })
+        .await?;
+    Ok(success(
+        json!({ "status": "phone_required", "ticket": ticket.expose(), "expiresIn": TICKET_TTL.as_secs() }),
+    ))
+}
+
+/// `POST /api/v1/phone {phoneCode, ticket}` (or with a Bearer session instead of the ticket):
+/// getuserphonenumber with the openid the ticket or session holds, so WeChat checks the code is that user's.
+pub async fn phone(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+    body: JsonObject,
+) -> Answer {
+    let phone_code: PhoneCode = body.required("phoneCode")?;
+    if let Some(token) = auth::bearer(&headers)? {
+        return change_phone(&state, &token, &phone_code).await;
+    }
+    let ticket_text = body
+        .optional_text("ticket")?
+        .ok_or(ApiError::field("ticket", FieldProblem::Missing))?;
+    // A ticket of the wrong shape is as stale as an expired one: the client's remedy is the same (log in again).
+    let ticket = Ticket::parse(ticket_text).ok_or(ApiError::TicketInvalid)?;
+    // The ticket is checked before WeChat is asked, so a stale ticket costs no phone code: the client can log in
+    // silently again and resend the same code.
+    let record = state
+        .store
+        .find_ticket(&ticket.hash(), unix_now())
+        .await?
+        .ok_or(ApiError::TicketInvalid)?;
+    let openid = OpenId::parse(record.openid.clone()).map_err(|_| ApiError::Internal)?;
+    let info = phone_exchange(&state, &phone_code, Some(&openid)).await?;
+    let sealed = state.seal_phone(openid.as_str(), &info.phone);
+    let minted = state.mint_session();
+    state
+        .store
+        .consume_ticket_with_user(&ticket.hash(), sealed.enc, sealed.hash, minted.record)
+        .await?
+        .ok_or(ApiError::TicketInvalid)?;
+    tracing::info!(phone = %info.phone, "phone bound");
+    Ok(success(state.session_answer(
+        &info.phone.phone_number,
+        openid.as_str(),
+        &minted.token,
+    )))
+}
+
+async fn change_phone(
+    state: &AppState,
+    token: &crate::tokens::SessionToken,
+    code: &PhoneCode,
+) -> Answer {
+    let user = auth::session_user(state, token).await?;
+    let openid = OpenId::parse(user.openid.clone()).map_err(|_| ApiError::Internal)?;
+    let info = phone_exchange(state, code, Some(&openid)).await?;
+    let sealed = state.seal_phone(openid.as_str(), &info.phone);
+    state
+        .store
+        .update_phone(user.id, sealed.enc, sealed.hash, unix_now())
+        .await?
+        .ok_or(ApiError::Unauthorized)?;
+    let minted = state.mint_session();
+    state.store.create_session(user.id, minted.record).await?;
+    tracing::info!(phone = %info.phone, "phone changed");
+    Ok(success(state.session_answer(
+        &info.phone.phone_number,
+        openid.as_str(),
+        &minted.token,
+    )))
+}

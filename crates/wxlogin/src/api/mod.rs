@@ -1,0 +1,79 @@
+//! The HTTP API: routes, the request log line, and the error answers for what no handler sees (unknown route,
+//! wrong method, panic).
+
+mod account;
+mod auth;
+pub mod body;
+pub mod error;
+mod login;
+pub mod state;
+
+use axum::Router;
+use axum::extract::{DefaultBodyLimit, MatchedPath, Request};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use error::{ApiError, ErrorId};
+use state::AppState;
+use std::sync::Arc;
+use std::time::Instant;
+
+/// The service's own routes (without the sandbox).
+pub fn routes(state: Arc<AppState>) -> Router {
+    Router::new()
+        .route("/api/getPhone", post(login::get_phone))
+        .route("/api/v1/login", post(login::login))
+        .route("/api/v1/phone", post(login::phone))
+        .route("/api/v1/me", get(account::me))
+        .route("/api/v1/logout", post(account::logout))
+        .route("/healthz", get(account::healthz))
+        .route("/readyz", get(account::readyz))
+        .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
+        .layer(DefaultBodyLimit::max(body::BODY_LIMIT))
+        .with_state(state)
+}
+
+/// Wraps the whole app: unknown routes, panics, and one log line per request.
+pub fn finish(router: Router) -> Router {
+    router
+        .fallback(|| async { ApiError::NotFound })
+        .layer(middleware::from_fn(log_request))
+        .layer(tower_http::catch_panic::CatchPanicLayer::custom(|_| {
+            tracing::error!("a handler panicked");
+            ApiError::Internal.into_response()
+        }))
+}
+
+/// One line per request: request id, method, route template (never the raw URI: the sandbox's WeChat routes
+/// carry the AppSecret and access tokens in their query), status, latency and outcome.
+async fn log_request(request: Request, next: Next) -> Response {
+    let started = Instant::now();
+    let request_id = format!("{:016x}", rand::random::<u64>());
+    let method = request.method().clone();
+    let route = request
+        .extensions()
+        .get::<MatchedPath>()
+        .map(|p| p.as_str().to_owned());
+    let mut response = next.run(request).await;
+    let outcome = response.extensions().get::<ErrorId>().map_or("ok", |e| e.0);
+    let route = route.or_else(|| {
+        response
+            .extensions()
+            .get::<MatchedPath>()
+            .map(|p| p.as_str().to_owned())
+    });
+    tracing::info!(
+        target: "wxlogin::request",
+        request_id = %request_id,
+        method = %method,
+        route = route.as_deref().unwrap_or("-"),
+        status = response.status().as_u16(),
+        latency_ms = format_args!("{:.2}", started.elapsed().as_secs_f64() * 1000.0),
+        outcome,
+        "request"
+    );
+    if let Ok(value) = request_id.parse() {
+        response.headers_mut().insert("x-request-id", value);
+    }
+    response
+}

@@ -1,0 +1,225 @@
+//! Assembly: from [`Settings`] to a listening service, in sandbox or production mode, with graceful shutdown.
+
+use crate::api::{self, state::AppState};
+use crate::config::{ConfigError, PhoneBinding, Settings};
+use crate::phone_crypto::PhoneCipher;
+use crate::store::{self, Store};
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Why the service could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    #[error("cannot listen on {addr}: {source}")]
+    Listen {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
+    #[error("data dir: {0}")]
+    DataDir(std::io::Error),
+    #[error("data key: {0}")]
+    DataKey(#[from] crate::phone_crypto::CryptoError),
+    #[error("database: {0}")]
+    Store(#[from] store::StoreError),
+    #[error("WeChat client: {0}")]
+    Client(#[from] weixin::Error),
+}
+
+/// A service that is listening: its address, and in sandbox mode the simulator behind `/sandbox`.
+pub struct Running {
+    pub addr: SocketAddr,
+    pub sim: Option<wxsim::Simulator>,
+    pub store: Arc<dyn Store>,
+    pub appid: String,
+    server: tokio::task::JoinHandle<std::io::Result<()>>,
+    stop: tokio::sync::oneshot::Sender<()>,
+}
+
+impl Running {
+    /// `http://ADDR`.
+    pub fn base_url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// Stops accepting, lets in-flight requests finish, and waits for the server to end.
+    pub async fn shutdown(self) -> std::io::Result<()> {
+        let _ = self.stop.send(());
+        self.server
+            .await
+            .unwrap_or_else(|e| Err(std::io::Error::other(e)))
+    }
+
+    /// Waits until the server ends (after a shutdown signal).
+    pub async fn wait(self) -> std::io::Result<()> {
+        let _keep = self.stop;
+        self.server
+            .await
+            .unwrap_or_else(|e| Err(std::io::Error::other(e)))
+    }
+}
+
+/// Starts the service and returns once it listens. `shutdown` resolving starts a graceful stop.
+pub async fn start(
+    settings: Settings,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<Running, StartError> {
+    let listener = tokio::net::TcpListener::bind(settings.listen)
+        .await
+        .map_err(|source| StartError::Listen {
+            addr: settings.listen,
+            source,
+        })?;
+    let addr = listener.local_addr().map_err(|source| StartError::Listen {
+        addr: settings.listen,
+        source,
+    })?;
+
+    let (wechat_config, sim, cipher) = match &settings.credentials {
+        None => {
+            std::fs::create_dir_all(&settings.data_dir).map_err(StartError::DataDir)?;
+            let app =
+                crate::sandbox::load_or_create_app(&settings.data_dir.join("sandbox-app.json"))
+                    .map_err(StartError::DataDir)?;
+            let sim = wxsim::Simulator::new(wxsim::SimConfig::with_apps(vec![app.clone()]));
+            // The client reaches the simulator over real HTTP, through this very listener: the same code path
+            // as production, only the base URL differs.
+            let host = if addr.ip().is_unspecified() {
+                SocketAddr::from(([127, 0, 0, 1], addr.port()))
+            } else {
+                addr
+            };
+            let config = weixin::Config::new(
+                weixin::AppId::parse(app.appid)
+                    .map_err(|e| ConfigError(format!("sandbox app id: {e}")))?,
+                weixin::AppSecret::new(app.secret),
+            )
+            .with_base_url(format!("http://{host}/sandbox/wechat"));
+            let cipher = match &settings.data_key {
+                Some(key) => PhoneCipher::from_base64(&key.0)?,
+                None => PhoneCipher::load_or_create(&settings.data_dir.join("data.key"))?,
+            };
+            (config, Some(sim), cipher)
+        }
+        Some(creds) => {
+            let key = settings.data_key.as_ref().ok_or_else(|| {
+                ConfigError("WXLOGIN_DATA_KEY (or --data-key) is required with real WeChat credentials: it encrypts phone numbers at rest. Generate one with: openssl rand -base64 32".into())
+            })?;
+            let cipher = PhoneCipher::from_base64(&key.0)?;
+            let mut config = weixin::Config::new(creds.appid.clone(), creds.secret.clone());
+            if let Some(url) = &settings.wechat_base_url {
+                config = config.with_base_url(url);
+            }
+            (config, None, cipher)
+        }
+    };
+    if settings.redis_url.is_some() {
+        return Err(ConfigError("--redis-url is not supported by this build yet; remove it to cache the access token in process".into()).into());
+    }
+    if settings.database_url.is_none() {
+        std::fs::create_dir_all(&settings.data_dir).map_err(StartError::DataDir)?;
+    }
+    let store = store::open(&settings.database_url()).await?;
+    let wechat = weixin::Client::new(wechat_config)?;
+    let appid = wechat.appid().as_str().to_owned();
+    let state = Arc::new(AppState {
+        wechat,
+        store: store.clone(),
+        cipher,
+        binding: settings.phone_binding,
+        session_ttl: settings.session_ttl,
+    });
+
+    let mut router = api::routes(state);
+    if let Some(sim) = &sim {
+        router = router.merge(crate::sandbox::routes(sim));
+    }
+    let router = api::finish(router);
+
+    announce(&settings, addr, &appid, sim.is_some());
+    spawn_purge(store.clone());
+
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(async move {
+        axum::serve(listener, router)
+            .with_graceful_shutdown(async move {
+                tokio::select! {
+                    _ = shutdown => {}
+                    _ = stopped => {}
+                }
+                tracing::info!("shutting down: finishing in-flight requests");
+            })
+            .await
+    });
+    Ok(Running {
+        addr,
+        sim,
+        store,
+        appid,
+        server,
+        stop,
+    })
+}
+
+fn announce(settings: &Settings, addr: SocketAddr, appid: &str, sandbox: bool) {
+    let binding = match settings.phone_binding {
+        PhoneBinding::Verify => "verify",
+        PhoneBinding::Concurrent => "concurrent",
+    };
+    if sandbox {
+        tracing::info!(
+            "sandbox mode: no WX_APPID/WX_SECRET set, WeChat is simulated at http://{addr}/sandbox/wechat (app {appid}); \
+             try it: open http://{addr}/sandbox/ or follow the README's curl walk-through \
+             (curl -X POST http://{addr}/sandbox/v1/users -d '{{\"phoneNumber\":\"13800138000\"}}')"
+        );
+    } else {
+        tracing::info!(
+            "production mode: app {appid}, WeChat at {}",
+            settings
+                .wechat_base_url
+                .as_deref()
+                .unwrap_or(weixin::DEFAULT_BASE_URL)
+        );
+    }
+    tracing::info!(%addr, phone_binding = binding, database = if settings.database_url.is_some() { "external" } else { "sqlite (data dir)" }, "wxlogin listening");
+}
+
+/// Expired sessions and tickets are refused by their expiry anyway; this only keeps the tables small.
+fn spawn_purge(store: Arc<dyn Store>) {
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(Duration::from_secs(600));
+        loop {
+            tick.tick().await;
+            match store.purge_expired(api::state::unix_now()).await {
+                Ok(n) if n > 0 => tracing::info!(rows = n, "purged expired sessions and tickets"),
+                Ok(_) => {}
+                Err(e) => tracing::warn!(error = %e, "purging expired sessions failed"),
+            }
+        }
+    });
+}
+
+/// Resolves on SIGINT or SIGTERM.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {}
+        _ = term => {}
+    }
+}

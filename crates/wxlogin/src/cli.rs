@@ -1,0 +1,84 @@
+//! The command line: `wxlogin serve` and `wxlogin sim`.
+
+use crate::config::{ServeArgs, Settings};
+use clap::{Parser, Subcommand};
+use std::net::SocketAddr;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "wxlogin",
+    version,
+    about = "WeChat Mini Program phone-number quick login: the service, and an offline WeChat simulator"
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the login service (sandbox mode when WX_APPID/WX_SECRET are not set).
+    Serve(ServeArgs),
+    /// Run the WeChat simulator alone (WeChat's routes at the root, the device API under /sandbox/v1).
+    Sim(SimArgs),
+}
+
+#[derive(Debug, clap::Args)]
+pub struct SimArgs {
+    /// Address to listen on.
+    #[arg(long, default_value = "127.0.0.1:9000")]
+    pub listen: SocketAddr,
+    /// An app the simulator knows, as APPID:SECRET (repeatable). With none, one sandbox app is made and printed.
+    #[arg(long = "app", value_parser = parse_app)]
+    pub apps: Vec<wxsim::AppCredentials>,
+}
+
+fn parse_app(text: &str) -> Result<wxsim::AppCredentials, String> {
+    let (appid, secret) = text.split_once(':').ok_or("expected APPID:SECRET")?;
+    if appid.is_empty() || secret.is_empty() {
+        return Err("expected APPID:SECRET, both non-empty".into());
+    }
+    Ok(wxsim::AppCredentials {
+        appid: appid.into(),
+        secret: secret.into(),
+    })
+}
+
+/// Runs the parsed command to completion; the process exit code follows from the result.
+pub async fn run(cli: Cli) -> Result<(), String> {
+    match cli.command {
+        Command::Serve(args) => {
+            let settings =
+                Settings::resolve(args, |k| std::env::var(k).ok()).map_err(|e| e.to_string())?;
+            crate::telemetry::init(settings.json_logs);
+            let running = crate::app::start(settings, crate::app::shutdown_signal())
+                .await
+                .map_err(|e| e.to_string())?;
+            running.wait().await.map_err(|e| e.to_string())
+        }
+        Command::Sim(args) => {
+            crate::telemetry::init(false);
+            let generated = args.apps.is_empty();
+            let sim = wxsim::Simulator::new(wxsim::SimConfig::with_apps(args.apps));
+            let listener = tokio::net::TcpListener::bind(args.listen)
+                .await
+                .map_err(|e| format!("cannot listen on {}: {e}", args.listen))?;
+            let addr = listener.local_addr().map_err(|e| e.to_string())?;
+            // The simulator's credentials are test values, printed on purpose so a user can configure a client.
+            for app in sim.apps() {
+                if generated {
+                    println!("sandbox app: appid={} secret={}", app.appid, app.secret);
+                } else {
+                    println!("app: appid={}", app.appid);
+                }
+            }
+            println!(
+                "WeChat simulator listening on http://{addr} (device API: http://{addr}/sandbox/v1)"
+            );
+            tokio::select! {
+                r = wxsim::serve(sim, listener) => r.map_err(|e| e.to_string()),
+                _ = crate::app::shutdown_signal() => Ok(()),
+            }
+        }
+    }
+}

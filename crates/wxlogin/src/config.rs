@@ -1,0 +1,305 @@
+//! Configuration: flags > environment > a TOML file (`--config`) > defaults, resolved once at start into
+//! [`Settings`]. The defaults live here and nowhere else.
+
+use clap::Args;
+use serde::Deserialize;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// Defaults, as the README's configuration table states them.
+pub mod defaults {
+    pub const LISTEN: &str = "127.0.0.1:8080";
+    pub const DATA_DIR: &str = "./wxlogin-data";
+    pub const SESSION_TTL: &str = "30d";
+    pub const PHONE_BINDING: &str = "verify";
+}
+
+/// How `/api/getPhone` ties the phone code to the user of the login code.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum PhoneBinding {
+    /// jscode2session first, then getuserphonenumber with the openid: WeChat checks the phone code is that
+    /// user's. Two round trips.
+    Verify,
+    /// Both exchanges at once, without the check. One round trip.
+    Concurrent,
+}
+
+/// `wxlogin serve` flags; each also reads its environment variable (clap: the flag wins).
+#[derive(Debug, Clone, Default, Args)]
+pub struct ServeArgs {
+    /// A TOML file with any of the settings below (keys as the flags, with underscores).
+    #[arg(long, env = "WXLOGIN_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// Address to listen on.
+    #[arg(long, env = "WXLOGIN_LISTEN")]
+    pub listen: Option<SocketAddr>,
+    /// Directory for the SQLite database, the sandbox data key and the sandbox app.
+    #[arg(long, env = "WXLOGIN_DATA_DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// `sqlite://PATH` or `postgres://…`; default: SQLite in the data dir.
+    #[arg(long, env = "WXLOGIN_DATABASE_URL", hide_env_values = true)]
+    pub database_url: Option<String>,
+    /// Redis URL for an access token shared by every instance; default: in process.
+    #[arg(long, env = "WXLOGIN_REDIS_URL", hide_env_values = true)]
+    pub redis_url: Option<String>,
+    /// WeChat's API base URL (a `wxlogin sim` for tests); needs WX_APPID and WX_SECRET.
+    #[arg(long, env = "WXLOGIN_WECHAT_BASE_URL")]
+    pub wechat_base_url: Option<String>,
+    /// `verify` (default) or `concurrent`, for /api/getPhone.
+    #[arg(long, env = "WXLOGIN_PHONE_BINDING", value_enum)]
+    pub phone_binding: Option<PhoneBinding>,
+    /// Session lifetime, e.g. `30d`, `12h`.
+    #[arg(long, env = "WXLOGIN_SESSION_TTL")]
+    pub session_ttl: Option<String>,
+    /// Base64 of 32 bytes: the key that encrypts phone numbers at rest. Required with real credentials.
+    #[arg(long, env = "WXLOGIN_DATA_KEY", hide_env_values = true)]
+    pub data_key: Option<String>,
+    /// Log format: `text` (default) or `json`.
+    #[arg(long, env = "WXLOGIN_LOG_FORMAT")]
+    pub log_format: Option<String>,
+}
+
+/// The TOML file's shape: the same settings, all optional.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileSettings {
+    listen: Option<SocketAddr>,
+    data_dir: Option<PathBuf>,
+    database_url: Option<String>,
+    redis_url: Option<String>,
+    wechat_base_url: Option<String>,
+    phone_binding: Option<PhoneBinding>,
+    session_ttl: Option<String>,
+    data_key: Option<String>,
+    log_format: Option<String>,
+    appid: Option<String>,
+    secret: Option<String>,
+}
+
+/// WeChat credentials: present in production, absent in sandbox mode.
+#[derive(Clone)]
+pub struct Credentials {
+    pub appid: weixin::AppId,
+    pub secret: weixin::AppSecret,
+}
+
+impl std::fmt::Debug for Credentials {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Credentials")
+            .field("appid", &self.appid)
+            .field("secret", &self.secret)
+            .finish()
+    }
+}
+
+/// Everything `serve` needs, resolved and checked.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub listen: SocketAddr,
+    pub data_dir: PathBuf,
+    pub database_url: Option<String>,
+    pub redis_url: Option<String>,
+    pub wechat_base_url: Option<String>,
+    pub phone_binding: PhoneBinding,
+    pub session_ttl: Duration,
+    /// Base64 data key as given (decoded and checked by the phone cipher).
+    pub data_key: Option<DataKeyText>,
+    pub credentials: Option<Credentials>,
+    pub json_logs: bool,
+}
+
+/// The data key's text, which never prints.
+#[derive(Clone)]
+pub struct DataKeyText(pub String);
+
+impl std::fmt::Debug for DataKeyText {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("[redacted]")
+    }
+}
+
+/// A setting that cannot be used, said in words an operator can act on.
+#[derive(Debug, thiserror::Error)]
+#[error("configuration: {0}")]
+pub struct ConfigError(pub String);
+
+impl Settings {
+    /// Resolves flags/environment (already merged by clap), then the TOML file, then defaults. `env` gives the
+    /// credentials' variables (`WX_APPID`, `WX_SECRET`), which have no flag: a secret on a command line shows in
+    /// `ps`.
+    pub fn resolve(
+        args: ServeArgs,
+        env: impl Fn(&str) -> Option<String>,
+    ) -> Result<Self, ConfigError> {
+        let file = match &args.config {
+            Some(path) => read_file(path)?,
+            None => FileSettings::default(),
+        };
+        let non_empty = |v: Option<String>| v.filter(|s| !s.trim().is_empty());
+        let appid = non_empty(env("WX_APPID")).or(non_empty(file.appid));
+        let secret = non_empty(env("WX_SECRET")).or(non_empty(file.secret));
+        let credentials =
+            match (appid, secret) {
+                (Some(appid), Some(secret)) => Some(Credentials {
+                    appid: weixin::AppId::parse(appid.trim()).map_err(|e| {
+                        ConfigError(format!("WX_APPID is not a valid AppID ({})", e.reason))
+                    })?,
+                    secret: weixin::AppSecret::new(secret.trim()),
+                }),
+                (None, None) => None,
+                (Some(_), None) => return Err(ConfigError(
+                    "WX_APPID is set but WX_SECRET is not: set both, or neither for sandbox mode"
+                        .into(),
+                )),
+                (None, Some(_)) => return Err(ConfigError(
+                    "WX_SECRET is set but WX_APPID is not: set both, or neither for sandbox mode"
+                        .into(),
+                )),
+            };
+        let wechat_base_url = args.wechat_base_url.or(file.wechat_base_url);
+        if credentials.is_none() && wechat_base_url.is_some() {
+            return Err(ConfigError("--wechat-base-url needs WX_APPID and WX_SECRET (sandbox mode uses its own simulator)".into()));
+        }
+        let session_ttl_text = args
+            .session_ttl
+            .or(file.session_ttl)
+            .unwrap_or_else(|| defaults::SESSION_TTL.into());
+        let session_ttl = humantime::parse_duration(&session_ttl_text).map_err(|e| {
+            ConfigError(format!(
+                "--session-ttl {session_ttl_text:?}: {e} (try 30d or 12h)"
+            ))
+        })?;
+        if session_ttl < Duration::from_secs(60) {
+            return Err(ConfigError("--session-ttl must be at least 1m".into()));
+        }
+        let log_format = args
+            .log_format
+            .or(file.log_format)
+            .unwrap_or_else(|| "text".into());
+        let json_logs = match log_format.as_str() {
+            "text" => false,
+            "json" => true,
+            other => {
+                return Err(ConfigError(format!(
+                    "--log-format {other:?}: use text or json"
+                )));
+            }
+        };
+        Ok(Self {
+            listen: args
+                .listen
+                .or(file.listen)
+                .unwrap_or_else(|| defaults::LISTEN.parse().expect("valid default")),
+            data_dir: args
+                .data_dir
+                .or(file.data_dir)
+                .unwrap_or_else(|| defaults::DATA_DIR.into()),
+            database_url: args.database_url.or(file.database_url),
+            redis_url: args.redis_url.or(file.redis_url),
+            wechat_base_url,
+            phone_binding: args
+                .phone_binding
+                .or(file.phone_binding)
+                .unwrap_or(PhoneBinding::Verify),
+            session_ttl,
+            data_key: non_empty(args.data_key.or(file.data_key)).map(DataKeyText),
+            credentials,
+            json_logs,
+        })
+    }
+
+    /// Sandbox mode: no WeChat credentials, WeChat simulated in process.
+    pub fn is_sandbox(&self) -> bool {
+        self.credentials.is_none()
+    }
+
+    /// The database URL in use: the given one, or SQLite in the data dir.
+    pub fn database_url(&self) -> String {
+        match &self.database_url {
+            Some(url) => url.clone(),
+            None => format!("sqlite://{}", self.data_dir.join("wxlogin.db").display()),
+        }
+    }
+}
+
+fn read_file(path: &Path) -> Result<FileSettings, ConfigError> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| ConfigError(format!("cannot read {}: {e}", path.display())))?;
+    toml::from_str(&text).map_err(|e| ConfigError(format!("{}: {e}", path.display())))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn no_env(_: &str) -> Option<String> {
+        None
+    }
+
+    #[test]
+    fn defaults_are_sandbox_on_localhost() {
+        let s = Settings::resolve(ServeArgs::default(), no_env).unwrap();
+        assert!(s.is_sandbox());
+        assert_eq!(s.listen.to_string(), "127.0.0.1:8080");
+        assert_eq!(s.session_ttl, Duration::from_secs(30 * 86400));
+        assert_eq!(s.phone_binding, PhoneBinding::Verify);
+        assert!(s.database_url().starts_with("sqlite://"));
+    }
+
+    #[test]
+    fn flags_beat_the_file_and_the_file_beats_defaults() {
+        let dir = std::env::temp_dir().join(format!("wxlogin-config-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("wxlogin.toml");
+        std::fs::write(
+            &path,
+            "listen = \"127.0.0.1:9999\"\nsession_ttl = \"2h\"\nphone_binding = \"concurrent\"\n",
+        )
+        .unwrap();
+        let args = ServeArgs {
+            config: Some(path),
+            session_ttl: Some("1h".into()),
+            ..Default::default()
+        };
+        let s = Settings::resolve(args, no_env).unwrap();
+        assert_eq!(s.listen.port(), 9999);
+        assert_eq!(s.session_ttl, Duration::from_secs(3600));
+        assert_eq!(s.phone_binding, PhoneBinding::Concurrent);
+    }
+
+    #[test]
+    fn half_credentials_and_bad_values_are_refused_clearly() {
+        let only_id = |k: &str| (k == "WX_APPID").then(|| "wx0123456789abcdef".to_string());
+        assert!(
+            Settings::resolve(ServeArgs::default(), only_id)
+                .unwrap_err()
+                .to_string()
+                .contains("WX_SECRET")
+        );
+        let ttl = ServeArgs {
+            session_ttl: Some("forever".into()),
+            ..Default::default()
+        };
+        assert!(
+            Settings::resolve(ttl, no_env)
+                .unwrap_err()
+                .to_string()
+                .contains("session-ttl")
+        );
+        let url = ServeArgs {
+            wechat_base_url: Some("http://127.0.0.1:9000".into()),
+            ..Default::default()
+        };
+        assert!(Settings::resolve(url, no_env).is_err());
+        let both = |k: &str| match k {
+            "WX_APPID" => Some("wx0123456789abcdef".to_string()),
+            "WX_SECRET" => Some("s3cr3t".to_string()),
+            _ => None,
+        };
+        let s = Settings::resolve(ServeArgs::default(), both).unwrap();
+        assert!(!s.is_sandbox());
+        assert!(!format!("{s:?}").contains("s3cr3t"));
+    }
+}

@@ -1,0 +1,15 @@
+//! wxlogin: WeChat Mini Program phone-number quick login as a service.
+//!
+//! The binary (`main.rs`) only parses the command line; everything lives here so tests can start the service
+//! in process: [`app::start`] turns [`config::Settings`] into a listening server.
+
+pub mod api;
+pub mod app;
+pub mod cli;
+pub mod config;
+pub mod phone_crypto;
+pub mod sandbox;
+mod sandbox_ui;
+pub mod store;
+pub mod telemetry;
+pub mod tokens;

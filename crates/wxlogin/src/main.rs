@@ -1,0 +1,13 @@
+use clap::Parser;
+
+#[tokio::main]
+async fn main() -> std::process::ExitCode {
+    let cli = wxlogin::cli::Cli::parse();
+    match wxlogin::cli::run(cli).await {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(message) => {
+            eprintln!("wxlogin: {message}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,294 @@
+//! PostgreSQL: for several service instances sharing one database.
+//!
+//! The same SQL as SQLite. Concurrency comes from PostgreSQL itself: `INSERT … ON CONFLICT DO UPDATE` never fails
+//! on the unique key when two logins of a new user race, and a concurrent `DELETE` of the same ticket waits on the
+//! row lock and then finds nothing, so a ticket is consumed once.
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use sqlx::migrate::Migrator;
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use sqlx::{AssertSqlSafe, Connection, Executor, PgConnection, PgPool};
+
+use super::sql::{self, TicketRow, UserRow};
+use super::{
+    NewSession, NewTicket, Store, StoreError, TicketRecord, UnixTime, UserRecord, UserUpsert,
+};
+
+static MIGRATOR: Migrator = sqlx::migrate!("./migrations/postgres");
+
+const MAX_CONNECTIONS: u32 = 16;
+/// A database that is down answers Unavailable after this long instead of hanging the request.
+const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(3);
+const IDLE_TIMEOUT: Duration = Duration::from_secs(5 * 60);
+const MAX_LIFETIME: Duration = Duration::from_secs(30 * 60);
+const PING_TIMEOUT: Duration = Duration::from_secs(2);
+
+pub struct PgStore {
+    pool: PgPool,
+}
+
+impl PgStore {
+    /// Connects to `postgres://…` (a `?options=-c search_path=…` parameter is honoured) and runs the migrations.
+    pub async fn open(url: &str) -> Result<Self, StoreError> {
+        let options = connect_options(url)?;
+        connect_once(&options).await?.close().await?;
+        let pool = pool_options().connect_with(options).await?;
+        Self::migrated(pool).await
+    }
+
+    async fn migrated(pool: PgPool) -> Result<Self, StoreError> {
+        MIGRATOR.run(&pool).await?;
+        tracing::info!("opened PostgreSQL store");
+        Ok(PgStore { pool })
+    }
+}
+
+/// Like [`PgStore::open`], with every table (and the migrations' bookkeeping) in `schema`, created if missing.
+/// Each test uses a fresh schema; an operator may use one to share a database with other applications.
+pub async fn open_pg_with_schema(url: &str, schema: &str) -> Result<PgStore, StoreError> {
+    let options = connect_options(url)?;
+    let quoted = quote_ident(schema);
+
+    let create = async {
+        let mut conn = PgConnection::connect_with(&options).await?;
+        conn.execute(AssertSqlSafe(format!(
+            "CREATE SCHEMA IF NOT EXISTS {quoted}"
+        )))
+        .await?;
+        conn.close().await
+    };
+    tokio::time::timeout(ACQUIRE_TIMEOUT, create)
+        .await
+        .map_err(|_elapsed| StoreError::timed_out("creating the schema"))??;
+
+    let set_search_path = format!("SET search_path TO {quoted}");
+    let pool = pool_options()
+        .after_connect(move |conn, _meta| {
+            let statement = AssertSqlSafe(set_search_path.clone());
+            Box::pin(async move {
+                conn.execute(statement).await?;
+                Ok(())
+            })
+        })
+        .connect_with(options)
+        .await?;
+    PgStore::migrated(pool).await
+}
+
+/// One direct connection before the pool: a database that is down fails fast with the real cause ("connection
+/// refused"), where the pool would retry until its acquire timeout and report only that it timed out.
+async fn connect_once(options: &PgConnectOptions) -> Result<PgConnection, StoreError> {
+    match tokio::time::timeout(ACQUIRE_TIMEOUT, PgConnection::connect_with(options)).await {
+        Ok(connected) => Ok(connected?),
+        Err(_elapsed) => Err(StoreError::timed_out("connecting to PostgreSQL")),
+    }
+}
+
+fn connect_options(url: &str) -> Result<PgConnectOptions, StoreError> {
+    PgConnectOptions::from_str(url).map_err(|err| StoreError::Config(err.to_string()))
+}
+
+fn pool_options() -> PgPoolOptions {
+    PgPoolOptions::new()
+        .max_connections(MAX_CONNECTIONS)
+        .acquire_timeout(ACQUIRE_TIMEOUT)
+        .idle_timeout(IDLE_TIMEOUT)
+        .max_lifetime(MAX_LIFETIME)
+}
+
+/// `name` as a PostgreSQL identifier: double quotes, inner quotes doubled. Exact (case-sensitive) name.
+fn quote_ident(name: &str) -> String {
+    format!("\"{}\"", name.replace('"', "\"\""))
+}
+
+#[async_trait::async_trait]
+impl Store for PgStore {
+    async fn find_user(&self, appid: &str, openid: &str) -> Result<Option<UserRecord>, StoreError> {
+        let row: Option<UserRow> = sqlx::query_as(sql::FIND_USER)
+            .bind(appid)
+            .bind(openid)
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(row.map(UserRecord::from))
+    }
+
+    async fn upsert_user_with_session(
+        &self,
+        user: UserUpsert,
+        session: NewSession,
+    ) -> Result<UserRecord, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        let row: UserRow = sqlx::query_as(sql::UPSERT_USER)
+            .bind(&user.appid)
+            .bind(&user.openid)
+            .bind(&user.unionid)
+            .bind(&user.phone_enc)
+            .bind(&user.phone_hash)
+            .bind(user.now)
+            .fetch_one(&mut *tx)
+            .await?;
+        let user = UserRecord::from(row);
+        insert_session(&mut tx, user.id, &session).await?;
+        tx.commit().await?;
+        Ok(user)
+    }
+
+    async fn create_session(&self, user_id: i64, session: NewSession) -> Result<(), StoreError> {
+        let mut conn = self.pool.acquire().await?;
+        insert_session(&mut conn, user_id, &session).await?;
+        Ok(())
+    }
+
+    async fn session_user(
+        &self,
+        token_hash: &[u8; 32],
+        now: UnixTime,
+    ) -> Result<Option<UserRecord>, StoreError> {
+        let row: Option<UserRow> = sqlx::query_as(sql::SESSION_USER)
+            .bind(&token_hash[..])
+            .bind(now)
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(row.map(UserRecord::from))
+    }
+
+    async fn delete_session(&self, token_hash: &[u8; 32]) -> Result<bool, StoreError> {
+        let done = sqlx::query(sql::DELETE_SESSION)
+            .bind(&token_hash[..])
+            .execute(&self.pool)
+            .await?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    async fn create_ticket(&self, ticket: NewTicket) -> Result<(), StoreError> {
+        sqlx::query(sql::INSERT_TICKET)
+            .bind(&ticket.ticket_hash[..])
+            .bind(&ticket.appid)
+            .bind(&ticket.openid)
+            .bind(&ticket.unionid)
+            .bind(ticket.now)
+            .bind(ticket.expires_at)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    async fn find_ticket(
+        &self,
+        ticket_hash: &[u8; 32],
+        now: UnixTime,
+    ) -> Result<Option<TicketRecord>, StoreError> {
+        let row: Option<TicketRow> = sqlx::query_as(sql::FIND_TICKET)
+            .bind(&ticket_hash[..])
+            .bind(now)
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(row.map(TicketRecord::from))
+    }
+
+    async fn consume_ticket_with_user(
+        &self,
+        ticket_hash: &[u8; 32],
+        phone_enc: Vec<u8>,
+        phone_hash: Vec<u8>,
+        session: NewSession,
+    ) -> Result<Option<UserRecord>, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        let ticket: Option<TicketRow> = sqlx::query_as(sql::CONSUME_TICKET)
+            .bind(&ticket_hash[..])
+            .bind(session.now)
+            .fetch_optional(&mut *tx)
+            .await?;
+        let Some(ticket) = ticket.map(TicketRecord::from) else {
+            tx.rollback().await?;
+            return Ok(None);
+        };
+        let row: UserRow = sqlx::query_as(sql::UPSERT_USER)
+            .bind(&ticket.appid)
+            .bind(&ticket.openid)
+            .bind(&ticket.unionid)
+            .bind(&phone_enc)
+            .bind(&phone_hash)
+            .bind(session.now)
+            .fetch_one(&mut *tx)
+            .await?;
+        let user = UserRecord::from(row);
+        insert_session(&mut tx, user.id, &session).await?;
+        tx.commit().await?;
+        Ok(Some(user))
+    }
+
+    async fn update_phone(
+        &self,
+        user_id: i64,
+        phone_enc: Vec<u8>,
+        phone_hash: Vec<u8>,
+        now: UnixTime,
+    ) -> Result<Option<UserRecord>, StoreError> {
+        let row: Option<UserRow> = sqlx::query_as(sql::UPDATE_PHONE)
+            .bind(user_id)
+            .bind(&phone_enc)
+            .bind(&phone_hash)
+            .bind(now)
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(row.map(UserRecord::from))
+    }
+
+    async fn purge_expired(&self, now: UnixTime) -> Result<u64, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        let sessions = sqlx::query(sql::PURGE_SESSIONS)
+            .bind(now)
+            .execute(&mut *tx)
+            .await?;
+        let tickets = sqlx::query(sql::PURGE_TICKETS)
+            .bind(now)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(sessions.rows_affected() + tickets.rows_affected())
+    }
+
+    async fn ping(&self) -> Result<(), StoreError> {
+        let ping = sqlx::query(sql::PING).execute(&self.pool);
+        match tokio::time::timeout(PING_TIMEOUT, ping).await {
+            Ok(done) => done.map(drop).map_err(StoreError::from),
+            Err(_elapsed) => Err(StoreError::timed_out("ping")),
+        }
+    }
+
+    async fn count_users(&self) -> Result<i64, StoreError> {
+        let count: i64 = sqlx::query_scalar(sql::COUNT_USERS)
+            .fetch_one(&self.pool)
+            .await?;
+        Ok(count)
+    }
+}
+
+async fn insert_session(
+    conn: &mut PgConnection,
+    user_id: i64,
+    session: &NewSession,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(sql::INSERT_SESSION)
+        .bind(&session.token_hash[..])
+        .bind(user_id)
+        .bind(session.now)
+        .bind(session.expires_at)
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::quote_ident;
+
+    #[test]
+    fn identifiers_are_quoted() {
+        assert_eq!(quote_ident("wxlogin"), "\"wxlogin\"");
+        assert_eq!(quote_ident("a\"b; DROP"), "\"a\"\"b; DROP\"");
+    }
+}

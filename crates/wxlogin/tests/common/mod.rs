@@ -1,0 +1,159 @@
+//! `spawn_app()`: the service in process on 127.0.0.1:0, sandbox mode, a fresh data dir; and helpers that play
+//! the phone through the sandbox device API over HTTP, as a user of the README would.
+
+#![allow(dead_code)]
+
+use serde_json::{Value, json};
+use std::path::PathBuf;
+use wxlogin::config::{ServeArgs, Settings};
+
+pub struct TestApp {
+    pub running: Option<wxlogin::app::Running>,
+    pub base: String,
+    pub http: reqwest::Client,
+    pub data_dir: PathBuf,
+}
+
+pub fn temp_dir(tag: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!(
+        "wxlogin-test-{tag}-{}-{:08x}",
+        std::process::id(),
+        rand::random::<u32>()
+    ));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+pub fn sandbox_args(data_dir: &std::path::Path) -> ServeArgs {
+    ServeArgs {
+        listen: Some("127.0.0.1:0".parse().unwrap()),
+        data_dir: Some(data_dir.to_owned()),
+        ..Default::default()
+    }
+}
+
+pub async fn spawn_app() -> TestApp {
+    spawn_with(sandbox_args(&temp_dir("app"))).await
+}
+
+pub async fn spawn_with(args: ServeArgs) -> TestApp {
+    let data_dir = args.data_dir.clone().unwrap_or_else(|| temp_dir("app"));
+    let settings = Settings::resolve(args, |_| None).unwrap();
+    let running = wxlogin::app::start(settings, std::future::pending())
+        .await
+        .unwrap();
+    let base = running.base_url();
+    TestApp {
+        running: Some(running),
+        base,
+        http: reqwest::Client::new(),
+        data_dir,
+    }
+}
+
+impl TestApp {
+    pub fn sim(&self) -> &wxsim::Simulator {
+        self.running
+            .as_ref()
+            .unwrap()
+            .sim
+            .as_ref()
+            .expect("sandbox mode")
+    }
+
+    pub async fn users(&self) -> i64 {
+        self.running
+            .as_ref()
+            .unwrap()
+            .store
+            .count_users()
+            .await
+            .unwrap()
+    }
+
+    pub async fn stop(&mut self) {
+        self.running.take().unwrap().shutdown().await.unwrap();
+    }
+
+    /// POST a JSON body; answers (status, body as JSON).
+    pub async fn post(&self, path: &str, body: Value) -> (u16, Value) {
+        self.post_raw(path, body.to_string().into_bytes(), None)
+            .await
+    }
+
+    pub async fn post_raw(&self, path: &str, body: Vec<u8>, bearer: Option<&str>) -> (u16, Value) {
+        let mut request = self
+            .http
+            .post(format!("{}{path}", self.base))
+            .header("content-type", "application/json")
+            .body(body);
+        if let Some(token) = bearer {
+            request = request.bearer_auth(token);
+        }
+        let response = request.send().await.unwrap();
+        let status = response.status().as_u16();
+        (status, response.json().await.unwrap_or(Value::Null))
+    }
+
+    pub async fn get(&self, path: &str, bearer: Option<&str>) -> (u16, Value) {
+        let mut request = self.http.get(format!("{}{path}", self.base));
+        if let Some(token) = bearer {
+            request = request.bearer_auth(token);
+        }
+        let response = request.send().await.unwrap();
+        let status = response.status().as_u16();
+        (status, response.json().await.unwrap_or(Value::Null))
+    }
+
+    /// A sandbox user through the device API; answers its openid.
+    pub async fn user(&self, phone: &str) -> String {
+        let (status, body) = self
+            .post("/sandbox/v1/users", json!({ "phoneNumber": phone }))
+            .await;
+        assert!(status == 201 || status == 200, "{status} {body}");
+        body["openid"].as_str().unwrap().to_owned()
+    }
+
+    pub async fn login_code(&self, openid: &str) -> String {
+        let (_, body) = self
+            .post("/sandbox/v1/login-code", json!({ "openid": openid }))
+            .await;
+        body["code"].as_str().unwrap().to_owned()
+    }
+
+    pub async fn phone_code(&self, openid: &str) -> String {
+        let (_, body) = self
+            .post("/sandbox/v1/phone-code", json!({ "openid": openid }))
+            .await;
+        body["code"].as_str().unwrap().to_owned()
+    }
+
+    pub async fn stats(&self) -> Value {
+        self.get("/sandbox/v1/stats", None).await.1
+    }
+
+    pub async fn phone_calls(&self) -> u64 {
+        self.stats().await["routes"]["/wxa/business/getuserphonenumber"]["calls"]
+            .as_u64()
+            .unwrap_or(0)
+    }
+
+    /// The seed's one call for a user; answers the response.
+    pub async fn get_phone(&self, openid: &str) -> (u16, Value) {
+        let (login, phone) = (self.login_code(openid).await, self.phone_code(openid).await);
+        self.post(
+            "/api/getPhone",
+            json!({ "loginCode": login, "phoneCode": phone }),
+        )
+        .await
+    }
+}
+
+/// Asserts an error answer: the status, a non-zero code, a message and the error id.
+pub fn assert_error(answer: &(u16, Value), status: u16, error: &str) {
+    let (got, body) = answer;
+    assert_eq!(*got, status, "{body}");
+    assert_ne!(body["code"].as_i64().unwrap_or(0), 0, "{body}");
+    assert!(!body["msg"].as_str().unwrap_or("").is_empty(), "{body}");
+    assert_eq!(body["error"], error, "{body}");
+}

@@ -1,0 +1,206 @@
+//! Runs the real binary, drives a full run of every flow over HTTP with every log level on, and checks that the
+//! captured output holds no full phone number, session token, ticket, AppSecret, access token or session_key.
+
+mod common;
+
+use serde_json::{Value, json};
+use std::io::Read;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+#[tokio::test]
+async fn logs_hold_no_secret_and_no_full_phone() {
+    let dir = common::temp_dir("logs");
+    let port = free_port();
+    let log_path = dir.join("out.log");
+    let log = std::fs::File::create(&log_path).unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_wxlogin"))
+        .args([
+            "serve",
+            "--listen",
+            &format!("127.0.0.1:{port}"),
+            "--data-dir",
+        ])
+        .arg(&dir)
+        .env("RUST_LOG", "trace")
+        .env_remove("WX_APPID")
+        .env_remove("WX_SECRET")
+        .stdout(Stdio::from(log.try_clone().unwrap()))
+        .stderr(Stdio::from(log))
+        .spawn()
+        .unwrap();
+    let base = format!("http://127.0.0.1:{port}");
+    let http = reqwest::Client::new();
+    let started = Instant::now();
+    while http.get(format!("{base}/healthz")).send().await.is_err() {
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "service did not start"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let post = |path: &str, body: Value, bearer: Option<String>| {
+        let mut r = http.post(format!("{base}{path}")).json(&body);
+        if let Some(t) = bearer {
+            r = r.bearer_auth(t);
+        }
+        async move { r.send().await.unwrap().json::<Value>().await.unwrap() }
+    };
+
+    let mut secrets: Vec<String> = Vec::new();
+    let phones = ["13811112222", "13911112222", "13733334444"];
+    let mut openids = Vec::new();
+    for phone in phones {
+        openids.push(
+            post("/sandbox/v1/users", json!({ "phoneNumber": phone }), None).await["openid"]
+                .as_str()
+                .unwrap()
+                .to_owned(),
+        );
+    }
+    let code = |kind: &'static str, openid: String| {
+        let post = &post;
+        async move {
+            post(
+                &format!("/sandbox/v1/{kind}"),
+                json!({ "openid": openid }),
+                None,
+            )
+            .await["code"]
+                .as_str()
+                .unwrap()
+                .to_owned()
+        }
+    };
+    // The seed's flow, then me and logout.
+    let (l, p) = (
+        code("login-code", openids[0].clone()).await,
+        code("phone-code", openids[0].clone()).await,
+    );
+    secrets.extend([l.clone(), p.clone()]);
+    let answer = post(
+        "/api/getPhone",
+        json!({ "loginCode": l, "phoneCode": p }),
+        None,
+    )
+    .await;
+    let token = answer["data"]["token"].as_str().unwrap().to_owned();
+    secrets.push(token.clone());
+    http.get(format!("{base}/api/v1/me"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    post("/api/v1/logout", json!({}), Some(token)).await;
+    // Silent login, phone, second login.
+    let l = code("login-code", openids[1].clone()).await;
+    let first = post("/api/v1/login", json!({ "loginCode": l }), None).await;
+    let ticket = first["data"]["ticket"].as_str().unwrap().to_owned();
+    let p = code("phone-code", openids[1].clone()).await;
+    let bound = post(
+        "/api/v1/phone",
+        json!({ "phoneCode": p, "ticket": ticket }),
+        None,
+    )
+    .await;
+    assert_eq!(bound["code"], 0, "{bound}");
+    secrets.extend([
+        l,
+        p,
+        ticket,
+        bound["data"]["token"].as_str().unwrap().to_owned(),
+    ]);
+    let l = code("login-code", openids[1].clone()).await;
+    secrets.push(
+        post("/api/v1/login", json!({ "loginCode": l }), None).await["data"]["token"]
+            .as_str()
+            .unwrap()
+            .to_owned(),
+    );
+    // Failures: a mismatched phone code, a used code, a bad body.
+    let (l, p) = (
+        code("login-code", openids[2].clone()).await,
+        code("phone-code", openids[0].clone()).await,
+    );
+    post(
+        "/api/getPhone",
+        json!({ "loginCode": l, "phoneCode": p }),
+        None,
+    )
+    .await;
+    post(
+        "/api/getPhone",
+        json!({ "loginCode": l, "phoneCode": p }),
+        None,
+    )
+    .await;
+    post("/api/getPhone", json!({ "loginCode": 1 }), None).await;
+
+    // What WeChat (the sandbox) holds: the AppSecret, and the current access token.
+    let app: Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("sandbox-app.json")).unwrap())
+            .unwrap();
+    let secret = app["secret"].as_str().unwrap().to_owned();
+    let token: Value = http
+        .post(format!("{base}/sandbox/wechat/cgi-bin/stable_token"))
+        .json(
+            &json!({ "grant_type": "client_credential", "appid": app["appid"], "secret": secret }),
+        )
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    secrets.push(secret);
+    secrets.push(token["access_token"].as_str().unwrap().to_owned());
+    secrets.push(
+        std::fs::read_to_string(dir.join("data.key"))
+            .unwrap()
+            .trim()
+            .to_owned(),
+    );
+
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let mut logs = String::new();
+    std::fs::File::open(&log_path)
+        .unwrap()
+        .read_to_string(&mut logs)
+        .unwrap();
+    assert!(
+        logs.contains("sandbox mode"),
+        "the start-up line says sandbox mode"
+    );
+    assert!(
+        logs.contains("route=/api/getPhone") || logs.contains("route=\"/api/getPhone\""),
+        "one line per request:\n{logs}"
+    );
+    assert!(logs.contains("138****2222"), "phones appear masked");
+    for phone in phones {
+        assert!(!logs.contains(phone), "full phone {phone} in the logs");
+    }
+    for secret in &secrets {
+        assert!(
+            !logs.contains(secret.as_str()),
+            "a secret ({}…) is in the logs",
+            &secret[..6.min(secret.len())]
+        );
+    }
+    // session_key: 16 bytes in base64 is 22 characters and "==".
+    let looks_like_session_key = logs
+        .split(|c: char| !(c.is_ascii_alphanumeric() || c == '+' || c == '/' || c == '='))
+        .any(|w| w.len() == 24 && w.ends_with("==") && !w[..22].contains('='));
+    assert!(
+        !looks_like_session_key,
+        "something shaped like a session_key is in the logs"
+    );
+}

@@ -1,0 +1,367 @@
+// The whole login flow as plain functions the pages call. It uses nothing but `wx` and ../config, so the browser
+// sandbox (crates/wxlogin/sandbox-ui) runs this very file through a small `wx` shim: what is tested there ships here.
+//
+// Flows (config.loginFlow):
+//   'silent'  launch(): wx.login → POST /api/v1/login. A known user gets a session with no tap; an unknown one gets a
+//             ticket and the page shows the phone button; loginWithPhone(detail) sends the button's code with that
+//             ticket to POST /api/v1/phone.
+//   'oneCall' the seed's flow: loginWithPhone(detail) sends wx.login's code and the phone code to POST /api/getPhone.
+//
+// Rules kept here: only the token and the MASKED phone are stored; no phone number (nor code, nor token) goes to the
+// console; every failure becomes one toast (showError), and the top-level flows never throw.
+const config = require('../config');
+
+const STORAGE = {
+  token: 'wxlogin.token',
+  phone: 'wxlogin.phone', // masked: 138****8000
+  expiresAt: 'wxlogin.expiresAt', // ms since the epoch
+};
+
+// A ticket is treated as gone this long before the service's expiresIn, so a tap just before the end does not make
+// the service answer ticket_invalid.
+const TICKET_MARGIN_MS = 10 * 1000;
+
+// The user-facing texts, one place. Server errors show the service's own `msg` unless a row here overrides it.
+const TEXT = {
+  deny: '你已拒绝授权手机号，未登录',
+  no_quota: '手机号快捷登录暂不可用，请稍后再试',
+  privacy_undeclared: '小程序未声明手机号用途，暂无法登录',
+  privacy_denied: '需同意隐私保护指引后才能使用手机号登录',
+  no_code: '微信版本过低，请升级微信后重试',
+  phone_fail: '获取手机号失败，请重试',
+  login_fail: '微信登录失败，请重试',
+  timeout: '网络超时，请稍后重试',
+  network: '网络异常，请检查网络后重试',
+  server: '服务异常，请稍后重试',
+  unauthorized: '登录已过期，请重新登录',
+  phone_code_invalid: '手机号验证已失效，请重新点击登录',
+};
+
+// Error ids of the service (the `error` field) that this file reacts to.
+const LOGIN_CODE_ERRORS = ['login_code_invalid', 'login_code_used'];
+
+class AuthError extends Error {
+  // kind: one of the TEXT keys ('server' for any answer with code ≠ 0). For 'server', `error` is the service's
+  // snake_case id and `msg` its Chinese message.
+  constructor(kind, { error, msg, statusCode, errno, errMsg } = {}) {
+    super(error || errMsg || kind);
+    this.name = 'AuthError';
+    this.kind = kind;
+    this.error = error;
+    this.msg = msg;
+    this.statusCode = statusCode;
+    this.errno = errno;
+    this.errMsg = errMsg;
+  }
+
+  get toast() {
+    if (this.kind !== 'server') return TEXT[this.kind] || TEXT.server;
+    return TEXT[this.error] || this.msg || TEXT.server;
+  }
+}
+
+// 13800138000 → 138****8000 (first 3, ****, last 4). A value that is already masked is kept.
+function maskPhone(phone) {
+  const s = String(phone || '');
+  if (s.indexOf('*') >= 0) return s;
+  if (s.length < 8) return s ? '****' : '';
+  return `${s.slice(0, 3)}****${s.slice(-4)}`;
+}
+
+// The button's e.detail, or the <phone-number> component's. Under Skyline the detail has been seen nested one level
+// deeper (e.detail.detail.code): accept both.
+function normalizePhoneDetail(detail) {
+  let d = detail || {};
+  if (d.detail && typeof d.detail === 'object' && d.errMsg === undefined && d.code === undefined) d = d.detail;
+  return { code: d.code, errMsg: d.errMsg || '', errno: d.errno };
+}
+
+// The phone code from a button detail, or the AuthError saying why there is none. The errnos come first: a no-quota
+// or privacy failure also carries a `fail` errMsg.
+function phoneCodeFrom(detail) {
+  const d = normalizePhoneDetail(detail);
+  const errno = Number(d.errno);
+  const info = { errno: d.errno, errMsg: d.errMsg };
+  if (errno === 1400001) throw new AuthError('no_quota', info);
+  if (errno === 112) throw new AuthError('privacy_undeclared', info);
+  if (errno === 104 || errno === 103) throw new AuthError('privacy_denied', info);
+  // 'getPhoneNumber:fail user deny' (iOS, DevTools) and 'getPhoneNumber:fail:user deny' (Android); match the word.
+  if (/deny|cancel/i.test(d.errMsg)) throw new AuthError('deny', info);
+  if (/:fail/i.test(d.errMsg)) throw new AuthError('phone_fail', info);
+  // A success without a code: base library < 2.21.2 only gives encryptedData/iv, which this template does not use.
+  if (!d.code) throw new AuthError('no_code', info);
+  return d.code;
+}
+
+function showError(err) {
+  const title = err instanceof AuthError ? err.toast : TEXT.server;
+  wx.showToast({ title, icon: 'none', duration: 2500 });
+}
+
+// --- storage -----------------------------------------------------------------------------------------------
+
+function saveSession(data) {
+  wx.setStorageSync(STORAGE.token, data.token);
+  wx.setStorageSync(STORAGE.phone, maskPhone(data.phone));
+  wx.setStorageSync(STORAGE.expiresAt, Date.now() + Number(data.expiresIn || 0) * 1000);
+}
+
+function clearSession() {
+  wx.removeStorageSync(STORAGE.token);
+  wx.removeStorageSync(STORAGE.phone);
+  wx.removeStorageSync(STORAGE.expiresAt);
+}
+
+// The stored session, or null when there is none or it has expired.
+function getSession() {
+  const token = wx.getStorageSync(STORAGE.token);
+  const expiresAt = Number(wx.getStorageSync(STORAGE.expiresAt) || 0);
+  if (!token || (expiresAt && expiresAt <= Date.now())) return null;
+  return { token, phone: wx.getStorageSync(STORAGE.phone) || '', expiresAt };
+}
+
+// --- wx calls as promises ----------------------------------------------------------------------------------
+
+function wxLogin() {
+  return new Promise((resolve, reject) => {
+    wx.login({
+      timeout: config.requestTimeoutMs,
+      success(res) {
+        if (res && res.code) resolve(res.code);
+        else reject(new AuthError('login_fail', { errMsg: res && res.errMsg }));
+      },
+      fail(res) {
+        reject(new AuthError('login_fail', { errMsg: res && res.errMsg }));
+      },
+    });
+  });
+}
+
+// One call to the service. Resolves with the answer's `data`; rejects with an AuthError. wx.request calls `success`
+// for every HTTP status, so a 4xx/5xx and any `code` ≠ 0 are server errors here; `fail` is the network's.
+function request(path, { method = 'POST', data, token } = {}) {
+  return new Promise((resolve, reject) => {
+    const header = { 'content-type': 'application/json' };
+    if (token) header.Authorization = `Bearer ${token}`;
+    wx.request({
+      url: String(config.baseUrl).replace(/\/+$/, '') + path,
+      method,
+      data,
+      header,
+      timeout: config.requestTimeoutMs,
+      success(res) {
+        const body = res && res.data;
+        const statusCode = res && res.statusCode;
+        if (statusCode >= 400 || !body || typeof body !== 'object' || body.code !== 0) {
+          const b = body && typeof body === 'object' ? body : {};
+          reject(new AuthError('server', { error: b.error, msg: b.msg, statusCode }));
+          return;
+        }
+        resolve(body.data || {});
+      },
+      fail(res) {
+        const errMsg = (res && res.errMsg) || '';
+        // errno 5 is the base library's timeout; older ones only say so in errMsg ("request:fail timeout").
+        const timedOut = (res && res.errno === 5) || /time ?out/i.test(errMsg);
+        reject(new AuthError(timedOut ? 'timeout' : 'network', { errMsg, errno: res && res.errno }));
+      },
+    });
+  });
+}
+
+function isLoginCodeError(err) {
+  return err instanceof AuthError && LOGIN_CODE_ERRORS.indexOf(err.error) >= 0;
+}
+
+// The session token is not (or no longer) valid. Keyed on the error id: the service answers other 401s too
+// (ticket_invalid), which are handled on their own.
+function isUnauthorized(err) {
+  return err instanceof AuthError && (err.error === 'unauthorized' || (err.statusCode === 401 && !err.error));
+}
+
+// Runs `call(loginCode)` with a fresh wx.login code; when the service says that code is invalid or used (expired
+// in a background tab, or used by a double launch), once more with another fresh code.
+async function withLoginCode(call) {
+  try {
+    return await call(await wxLogin());
+  } catch (err) {
+    if (!isLoginCodeError(err)) throw err;
+    return call(await wxLogin());
+  }
+}
+
+// --- the flows ---------------------------------------------------------------------------------------------
+
+let ticket = null; // { value, expiresAt } from the last phone_required answer; memory only, it lives 5 minutes
+let launching = null; // the launch() in flight
+let phoneInFlight = false;
+
+function sessionResult(data) {
+  saveSession(data);
+  ticket = null;
+  return { status: 'ok', phone: maskPhone(data.phone) };
+}
+
+// wx.login → POST /api/v1/login. Resolves {status:'ok', phone} or {status:'phone_required'}; throws AuthError.
+async function silentLogin() {
+  const data = await withLoginCode((loginCode) => request('/api/v1/login', { data: { loginCode } }));
+  if (data.status === 'ok') return sessionResult(data);
+  if (data.status === 'phone_required' && data.ticket) {
+    // The service has no account for this WeChat user: a stored token is someone else's past, drop it.
+    clearSession();
+    const ttl = Number(data.expiresIn || 300) * 1000;
+    ticket = { value: data.ticket, expiresAt: Date.now() + ttl - TICKET_MARGIN_MS };
+    return { status: 'phone_required' };
+  }
+  throw new AuthError('server', { error: 'unexpected_answer' });
+}
+
+// 'oneCall' at launch: the seed asked for the phone on every new install; a stored, still valid token spares that.
+async function launchOneCall() {
+  const session = getSession();
+  if (!session) return { status: 'phone_required' };
+  try {
+    const me = await request('/api/v1/me', { method: 'GET', token: session.token });
+    wx.setStorageSync(STORAGE.phone, maskPhone(me.phone));
+    return { status: 'ok', phone: maskPhone(me.phone) };
+  } catch (err) {
+    if (!isUnauthorized(err)) throw err;
+    clearSession();
+    return { status: 'phone_required' };
+  }
+}
+
+// At app launch. Resolves {status:'ok', phone} (logged in, no tap), {status:'phone_required'} (show the phone
+// button) or {status:'failed', error} (toast shown; offer a retry). Never throws. Concurrent calls share one run.
+function launch() {
+  if (launching) return launching;
+  launching = (async () => {
+    try {
+      return config.loginFlow === 'oneCall' ? await launchOneCall() : await silentLogin();
+    } catch (err) {
+      showError(err);
+      return { status: 'failed', error: err };
+    } finally {
+      launching = null;
+    }
+  })();
+  return launching;
+}
+
+// POST /api/v1/phone with the ticket. A ticket that expired while the user hesitated is not an error: a fresh
+// silent login gets a new one (the phone code was not redeemed, so it is resent and the billed tap not wasted), and
+// if that silent login already knows the user, we are done.
+async function bindPhoneWithTicket(phoneCode) {
+  let refreshed = false;
+  if (!ticket || ticket.expiresAt <= Date.now()) {
+    refreshed = true;
+    const r = await silentLogin();
+    if (r.status === 'ok') return r;
+  }
+  try {
+    return sessionResult(await request('/api/v1/phone', { data: { phoneCode, ticket: ticket.value } }));
+  } catch (err) {
+    if (refreshed || !(err instanceof AuthError) || err.error !== 'ticket_invalid') throw err;
+    const r = await silentLogin();
+    if (r.status === 'ok') return r;
+    return sessionResult(await request('/api/v1/phone', { data: { phoneCode, ticket: ticket.value } }));
+  }
+}
+
+// The seed's one call: POST /api/getPhone {phoneCode, loginCode}.
+async function loginOneCall(phoneCode) {
+  const data = await withLoginCode((loginCode) => request('/api/getPhone', { data: { phoneCode, loginCode } }));
+  return sessionResult(data);
+}
+
+// The phone button's (or <phone-number>'s) e.detail → logged in. Resolves {status:'ok', phone},
+// {status:'denied'}, {status:'failed', error} or {status:'busy'} (a second tap while the first is in flight —
+// a quick double tap can produce a deny on the second tap, which must not undo the first). Never throws.
+async function loginWithPhone(detail) {
+  if (phoneInFlight) return { status: 'busy' };
+  phoneInFlight = true;
+  try {
+    const phoneCode = phoneCodeFrom(detail);
+    return config.loginFlow === 'oneCall' ? await loginOneCall(phoneCode) : await bindPhoneWithTicket(phoneCode);
+  } catch (err) {
+    showError(err);
+    return { status: err instanceof AuthError && err.kind === 'deny' ? 'denied' : 'failed', error: err };
+  } finally {
+    phoneInFlight = false;
+  }
+}
+
+// A call with the stored token. On 401 the token is dropped and a silent login tried once; when that gives a
+// session the call is repeated, otherwise it fails with kind 'unauthorized' (the page goes back to login).
+async function authorizedRequest(path, options = {}) {
+  let session = getSession();
+  if (!session) {
+    if ((await silentLogin()).status !== 'ok') throw new AuthError('unauthorized');
+    session = getSession();
+  }
+  try {
+    return await request(path, Object.assign({}, options, { token: session.token }));
+  } catch (err) {
+    if (!isUnauthorized(err)) throw err;
+    clearSession();
+    if ((await silentLogin()).status !== 'ok') throw new AuthError('unauthorized');
+    return request(path, Object.assign({}, options, { token: getSession().token }));
+  }
+}
+
+// GET /api/v1/me → {openid, unionid, phone (masked), createdAt, updatedAt}; refreshes the stored masked phone.
+async function fetchMe() {
+  const me = await authorizedRequest('/api/v1/me', { method: 'GET' });
+  wx.setStorageSync(STORAGE.phone, maskPhone(me.phone));
+  return Object.assign({}, me, { phone: maskPhone(me.phone) });
+}
+
+// A logged-in user verifies another number: POST /api/v1/phone with the Bearer token instead of a ticket.
+// Resolves like loginWithPhone. Never throws.
+async function changePhone(detail) {
+  if (phoneInFlight) return { status: 'busy' };
+  phoneInFlight = true;
+  try {
+    const phoneCode = phoneCodeFrom(detail);
+    const session = getSession();
+    if (!session) throw new AuthError('unauthorized');
+    return sessionResult(await request('/api/v1/phone', { data: { phoneCode }, token: session.token }));
+  } catch (err) {
+    if (isUnauthorized(err)) clearSession();
+    showError(err);
+    return { status: err instanceof AuthError && err.kind === 'deny' ? 'denied' : 'failed', error: err };
+  } finally {
+    phoneInFlight = false;
+  }
+}
+
+// POST /api/v1/logout (best effort: the local session goes either way).
+async function logout() {
+  const session = getSession();
+  clearSession();
+  ticket = null;
+  if (!session) return;
+  try {
+    await request('/api/v1/logout', { token: session.token });
+  } catch (err) {
+    // The token is gone from this device; a server that could not be reached lets it expire.
+  }
+}
+
+module.exports = {
+  launch,
+  loginWithPhone,
+  changePhone,
+  fetchMe,
+  logout,
+  getSession,
+  authorizedRequest,
+  silentLogin,
+  maskPhone,
+  normalizePhoneDetail,
+  phoneCodeFrom,
+  showError,
+  AuthError,
+  TEXT,
+  STORAGE,
+};
