@@ -39,6 +39,8 @@
 mod client;
 mod crypto;
 mod error;
+#[cfg(feature = "redis")]
+mod redis_store;
 mod retry;
 mod secret;
 mod token;
@@ -48,6 +50,8 @@ mod wire;
 pub use client::{Client, Config, DEFAULT_BASE_URL, Session};
 pub use crypto::session_signature;
 pub use error::{DecryptError, Errcode, Error, Result};
+#[cfg(feature = "redis")]
+pub use redis_store::RedisTokenStore;
 pub use retry::RetryPolicy;
 pub use secret::{AccessToken, AppSecret, SessionKey};
 pub use token::{CachedToken, MemoryTokenStore, RefreshLock, TokenStore};

@@ -116,14 +116,23 @@ pub async fn start(
             (config, None, cipher)
         }
     };
-    if settings.redis_url.is_some() {
-        return Err(ConfigError("--redis-url is not supported by this build yet; remove it to cache the access token in process".into()).into());
-    }
     if settings.database_url.is_none() {
         std::fs::create_dir_all(&settings.data_dir).map_err(StartError::DataDir)?;
     }
     let store = store::open(&settings.database_url()).await?;
-    let wechat = weixin::Client::new(wechat_config)?;
+    let mut wechat_config = wechat_config;
+    wechat_config.lock_lease = settings.token_lock_lease;
+    let redis = match &settings.redis_url {
+        Some(url) => Some(Arc::new(weixin::RedisTokenStore::new(
+            url,
+            Duration::from_secs(1),
+        )?)),
+        None => None,
+    };
+    let wechat = match &redis {
+        Some(store) => weixin::Client::with_token_store(wechat_config, store.clone())?,
+        None => weixin::Client::new(wechat_config)?,
+    };
     let appid = wechat.appid().as_str().to_owned();
     let state = Arc::new(AppState {
         wechat,
@@ -131,6 +140,7 @@ pub async fn start(
         cipher,
         binding: settings.phone_binding,
         session_ttl: settings.session_ttl,
+        redis,
     });
 
     let mut router = api::routes(state);
@@ -184,7 +194,7 @@ fn announce(settings: &Settings, addr: SocketAddr, appid: &str, sandbox: bool) {
                 .unwrap_or(weixin::DEFAULT_BASE_URL)
         );
     }
-    tracing::info!(%addr, phone_binding = binding, database = if settings.database_url.is_some() { "external" } else { "sqlite (data dir)" }, "wxlogin listening");
+    tracing::info!(%addr, phone_binding = binding, database = if settings.database_url.is_some() { "external" } else { "sqlite (data dir)" }, token_store = if settings.redis_url.is_some() { "redis (shared)" } else { "in process" }, "wxlogin listening");
 }
 
 /// Expired sessions and tickets are refused by their expiry anyway; this only keeps the tables small.

@@ -13,6 +13,7 @@ pub mod defaults {
     pub const DATA_DIR: &str = "./wxlogin-data";
     pub const SESSION_TTL: &str = "30d";
     pub const PHONE_BINDING: &str = "verify";
+    pub const TOKEN_LOCK_LEASE: &str = "10s";
 }
 
 /// How `/api/getPhone` ties the phone code to the user of the login code.
@@ -59,6 +60,9 @@ pub struct ServeArgs {
     /// Log format: `text` (default) or `json`.
     #[arg(long, env = "WXLOGIN_LOG_FORMAT")]
     pub log_format: Option<String>,
+    /// With Redis: how long a crashed instance's access-token refresh lock can hold up the others.
+    #[arg(long, env = "WXLOGIN_TOKEN_LOCK_LEASE")]
+    pub token_lock_lease: Option<String>,
 }
 
 /// The TOML file's shape: the same settings, all optional.
@@ -74,6 +78,7 @@ struct FileSettings {
     session_ttl: Option<String>,
     data_key: Option<String>,
     log_format: Option<String>,
+    token_lock_lease: Option<String>,
     appid: Option<String>,
     secret: Option<String>,
 }
@@ -108,6 +113,7 @@ pub struct Settings {
     pub data_key: Option<DataKeyText>,
     pub credentials: Option<Credentials>,
     pub json_logs: bool,
+    pub token_lock_lease: Duration,
 }
 
 /// The data key's text, which never prints.
@@ -174,6 +180,18 @@ impl Settings {
         if session_ttl < Duration::from_secs(60) {
             return Err(ConfigError("--session-ttl must be at least 1m".into()));
         }
+        let lease_text = args
+            .token_lock_lease
+            .or(file.token_lock_lease)
+            .unwrap_or_else(|| defaults::TOKEN_LOCK_LEASE.into());
+        let token_lock_lease = humantime::parse_duration(&lease_text).map_err(|e| {
+            ConfigError(format!("--token-lock-lease {lease_text:?}: {e} (try 10s)"))
+        })?;
+        if token_lock_lease < Duration::from_millis(100) {
+            return Err(ConfigError(
+                "--token-lock-lease must be at least 100ms".into(),
+            ));
+        }
         let log_format = args
             .log_format
             .or(file.log_format)
@@ -207,6 +225,7 @@ impl Settings {
             data_key: non_empty(args.data_key.or(file.data_key)).map(DataKeyText),
             credentials,
             json_logs,
+            token_lock_lease,
         })
     }
 

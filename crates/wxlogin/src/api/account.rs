@@ -42,19 +42,31 @@ pub async fn healthz() -> Json<Value> {
     Json(json!({ "status": "ok" }))
 }
 
-/// `GET /readyz`: the database answers.
+/// `GET /readyz`: the database answers, and Redis too when the access token is shared through it. An instance
+/// whose Redis is down still logs users in (it caches the token itself), so Redis is reported but only the
+/// database decides readiness.
 pub async fn readyz(State(state): State<Arc<AppState>>) -> (StatusCode, Json<Value>) {
-    match state.store.ping().await {
-        Ok(()) => (
-            StatusCode::OK,
-            Json(json!({ "status": "ready", "database": "ok" })),
-        ),
-        Err(e) => {
-            tracing::warn!(error = %e, "not ready");
-            (
-                StatusCode::SERVICE_UNAVAILABLE,
-                Json(json!({ "status": "not_ready", "database": "unavailable" })),
-            )
-        }
+    let database = state.store.ping().await;
+    let redis = match &state.redis {
+        Some(r) => Some(r.ping().await),
+        None => None,
+    };
+    if let Err(e) = &database {
+        tracing::warn!(error = %e, "not ready: database");
     }
+    if let Some(Err(e)) = &redis {
+        tracing::warn!(error = %e, "Redis unavailable");
+    }
+    let word = |ok: bool| if ok { "ok" } else { "unavailable" };
+    let body = json!({
+        "status": if database.is_ok() { "ready" } else { "not_ready" },
+        "database": word(database.is_ok()),
+        "redis": redis.as_ref().map(|r| word(r.is_ok())).unwrap_or("not_configured"),
+    });
+    let status = if database.is_ok() {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    (status, Json(body))
 }

@@ -19,6 +19,8 @@ pub struct AppState {
     pub cipher: PhoneCipher,
     pub binding: PhoneBinding,
     pub session_ttl: Duration,
+    /// The shared access-token store, when the cluster has one (checked by /readyz).
+    pub redis: Option<Arc<weixin::RedisTokenStore>>,
 }
 
 pub fn unix_now() -> UnixTime {
