@@ -1,0 +1,354 @@
+// utils/auth.js against a mocked wx and a fake of the service (test/helpers/fake-wx.js).
+const { BASE, installWx, allow, ok, err } = require('./helpers/fake-wx');
+
+let env;
+let auth;
+let config;
+
+function load({ openid = 'o-alice', flow = 'silent' } = {}) {
+  jest.resetModules();
+  env = installWx({ openid });
+  config = require('../config');
+  config.baseUrl = BASE;
+  config.loginFlow = flow;
+  auth = require('../utils/auth');
+}
+
+// A new launch of the app on the same phone: fresh module state, same storage and service.
+function relaunch() {
+  const flow = config.loginFlow;
+  jest.resetModules();
+  config = require('../config');
+  config.baseUrl = BASE;
+  config.loginFlow = flow;
+  auth = require('../utils/auth');
+}
+
+beforeEach(() => load());
+
+describe('silent login (the default flow)', () => {
+  test('a known user is logged in at launch with no tap, and only the masked phone is stored', async () => {
+    env.service.users.set('o-alice', '13800138000');
+
+    const r = await auth.launch();
+
+    expect(r).toEqual({ status: 'ok', phone: '138****8000' });
+    expect(env.service.callsTo('/api/v1/login')).toHaveLength(1);
+    expect(env.service.callsTo('/api/v1/phone')).toHaveLength(0);
+    expect(env.storage.get(auth.STORAGE.phone)).toBe('138****8000');
+    expect(env.storage.get(auth.STORAGE.token)).toMatch(/^tok-/);
+    expect(JSON.stringify([...env.storage.values()])).not.toContain('13800138000');
+    expect(env.wx.showToast).not.toHaveBeenCalled();
+  });
+
+  test('an unknown user: phone_required → the button code goes with the ticket → bound', async () => {
+    expect(await auth.launch()).toEqual({ status: 'phone_required' });
+
+    const r = await auth.loginWithPhone(allow('13912345678'));
+
+    expect(r).toEqual({ status: 'ok', phone: '139****5678' });
+    const [phone] = env.service.callsTo('/api/v1/phone');
+    expect(phone.data).toEqual({ phoneCode: 'pc:13912345678', ticket: expect.stringMatching(/^ticket-/) });
+    expect(env.service.users.get('o-alice')).toBe('13912345678');
+    expect(auth.getSession()).toMatchObject({ phone: '139****5678' });
+
+    // The next launch: no tap, no phone request.
+    relaunch();
+    expect(await auth.launch()).toEqual({ status: 'ok', phone: '139****5678' });
+    expect(env.service.callsTo('/api/v1/phone')).toHaveLength(1);
+  });
+
+  test('the realtime kind and the Skyline-nested detail are accepted', async () => {
+    await auth.launch();
+    const r = await auth.loginWithPhone({ detail: allow('13700001111', 'getRealtimePhoneNumber') });
+    expect(r.status).toBe('ok');
+    expect(env.service.callsTo('/api/v1/phone')[0].data.phoneCode).toBe('pc:13700001111');
+  });
+
+  test('concurrent launches share one silent login', async () => {
+    env.service.users.set('o-alice', '13800138000');
+    const [a, b] = await Promise.all([auth.launch(), auth.launch()]);
+    expect(a).toBe(b);
+    expect(env.service.callsTo('/api/v1/login')).toHaveLength(1);
+  });
+
+  test('phone_required drops a stale stored token', async () => {
+    env.storage.set(auth.STORAGE.token, 'tok-old');
+    env.storage.set(auth.STORAGE.phone, '138****8000');
+    expect(await auth.launch()).toEqual({ status: 'phone_required' });
+    expect(auth.getSession()).toBeNull();
+  });
+});
+
+describe("the seed's one-call flow", () => {
+  beforeEach(() => load({ flow: 'oneCall' }));
+
+  test('launch asks for the phone without calling the service; the tap sends both codes to /api/getPhone', async () => {
+    expect(await auth.launch()).toEqual({ status: 'phone_required' });
+    expect(env.service.calls).toHaveLength(0);
+
+    const r = await auth.loginWithPhone(allow('13800138000'));
+
+    expect(r).toEqual({ status: 'ok', phone: '138****8000' });
+    const [call] = env.service.callsTo('/api/getPhone');
+    expect(call.data).toEqual({ phoneCode: 'pc:13800138000', loginCode: 'lc:o-alice:1' });
+    expect(env.service.callsTo('/api/v1/login')).toHaveLength(0);
+    expect(env.storage.get(auth.STORAGE.phone)).toBe('138****8000');
+  });
+
+  test('a stored token is checked with /api/v1/me at launch; a 401 clears it and asks for the phone', async () => {
+    await auth.loginWithPhone(allow('13800138000'));
+    relaunch();
+    expect(await auth.launch()).toEqual({ status: 'ok', phone: '138****8000' });
+
+    env.service.sessions.clear();
+    relaunch();
+    expect(await auth.launch()).toEqual({ status: 'phone_required' });
+    expect(auth.getSession()).toBeNull();
+  });
+
+  test('an invalid login code is retried once with a fresh one, with the same phone code', async () => {
+    env.service.inject('/api/getPhone', err(400, 2001, 'login_code_invalid', '登录凭证无效'));
+    const r = await auth.loginWithPhone(allow('13800138000'));
+    expect(r.status).toBe('ok');
+    const calls = env.service.callsTo('/api/getPhone');
+    expect(calls.map((c) => c.data.loginCode)).toEqual(['lc:o-alice:1', 'lc:o-alice:2']);
+    expect(calls.map((c) => c.data.phoneCode)).toEqual(['pc:13800138000', 'pc:13800138000']);
+  });
+});
+
+describe('the button detail', () => {
+  beforeEach(async () => {
+    await auth.launch();
+  });
+
+  test.each([
+    ['getPhoneNumber:fail user deny'],
+    ['getPhoneNumber:fail:user deny'],
+    ['getRealtimePhoneNumber:fail user deny'],
+  ])('deny (%s) → the deny toast, no request', async (errMsg) => {
+    const r = await auth.loginWithPhone({ errMsg });
+    expect(r.status).toBe('denied');
+    expect(env.toasts()).toEqual([auth.TEXT.deny]);
+    expect(env.service.callsTo('/api/v1/phone')).toHaveLength(0);
+  });
+
+  test('a success without a code (base library < 2.21.2) → the upgrade toast', async () => {
+    const r = await auth.loginWithPhone({ errMsg: 'getPhoneNumber:ok', encryptedData: 'x', iv: 'y' });
+    expect(r.status).toBe('failed');
+    expect(r.error.kind).toBe('no_code');
+    expect(env.toasts()).toEqual([auth.TEXT.no_code]);
+    expect(env.service.callsTo('/api/v1/phone')).toHaveLength(0);
+  });
+
+  test('errno 1400001 (no quota left) → the no-quota toast', async () => {
+    const r = await auth.loginWithPhone({ errMsg: 'getPhoneNumber:fail no quota', errno: 1400001 });
+    expect(r.error.kind).toBe('no_quota');
+    expect(env.toasts()).toEqual([auth.TEXT.no_quota]);
+  });
+
+  test.each([
+    [112, 'privacy_undeclared'],
+    [104, 'privacy_denied'],
+    [103, 'privacy_denied'],
+  ])('privacy errno %i → %s', async (errno, kind) => {
+    const r = await auth.loginWithPhone({ errMsg: 'getPhoneNumber:fail privacy permission is not authorized', errno });
+    expect(r.error.kind).toBe(kind);
+    expect(env.toasts()).toEqual([auth.TEXT[kind]]);
+  });
+
+  test('another fail text → the generic phone toast', async () => {
+    const r = await auth.loginWithPhone({ errMsg: 'getPhoneNumber:fail no permission' });
+    expect(r.error.kind).toBe('phone_fail');
+    expect(env.toasts()).toEqual([auth.TEXT.phone_fail]);
+  });
+
+  test('a second tap while the first is in flight is ignored (a double tap may bring a deny)', async () => {
+    const first = auth.loginWithPhone(allow('13800138000'));
+    const second = await auth.loginWithPhone({ errMsg: 'getPhoneNumber:fail user deny' });
+    expect(second).toEqual({ status: 'busy' });
+    expect((await first).status).toBe('ok');
+    expect(env.wx.showToast).not.toHaveBeenCalled();
+  });
+});
+
+describe('failures become toasts', () => {
+  test('a server error shows the service message', async () => {
+    env.service.inject('/api/v1/login', err(503, 3003, 'wechat_unavailable', '微信服务暂时不可用，请稍后再试'));
+    const r = await auth.launch();
+    expect(r.status).toBe('failed');
+    expect(r.error).toMatchObject({ kind: 'server', error: 'wechat_unavailable', statusCode: 503 });
+    expect(env.toasts()).toEqual(['微信服务暂时不可用，请稍后再试']);
+  });
+
+  test('code ≠ 0 with HTTP 200, and a body that is not JSON, are server errors too', async () => {
+    env.service.inject('/api/v1/login', { statusCode: 200, body: { code: 1, msg: '出错了' } });
+    expect((await auth.launch()).status).toBe('failed');
+    env.service.inject('/api/v1/login', { statusCode: 502, body: '<html>Bad Gateway</html>' });
+    expect((await auth.launch()).status).toBe('failed');
+    expect(env.toasts()).toEqual(['出错了', auth.TEXT.server]);
+  });
+
+  test('rate limited (429) shows the service message', async () => {
+    await auth.launch();
+    env.service.inject('/api/v1/phone', err(429, 3001, 'rate_limited', '操作太频繁，请稍后再试'));
+    const r = await auth.loginWithPhone(allow('13800138000'));
+    expect(r.status).toBe('failed');
+    expect(env.toasts()).toEqual(['操作太频繁，请稍后再试']);
+  });
+
+  test('an expired or used phone code asks to tap again', async () => {
+    await auth.launch();
+    env.service.inject('/api/v1/phone', err(400, 2003, 'phone_code_invalid', '手机号凭证无效'));
+    const r = await auth.loginWithPhone(allow('13800138000'));
+    expect(r.error.error).toBe('phone_code_invalid');
+    expect(env.toasts()).toEqual([auth.TEXT.phone_code_invalid]);
+  });
+
+  test('a network error', async () => {
+    env.service.inject('/api/v1/login', { fail: { errMsg: 'request:fail ' } });
+    const r = await auth.launch();
+    expect(r.error.kind).toBe('network');
+    expect(env.toasts()).toEqual([auth.TEXT.network]);
+  });
+
+  test('a timeout (by errMsg, and by errno 5)', async () => {
+    env.service.inject('/api/v1/login', { fail: { errMsg: 'request:fail timeout' } });
+    expect((await auth.launch()).error.kind).toBe('timeout');
+    env.service.inject('/api/v1/login', { fail: { errMsg: 'request:fail', errno: 5 } });
+    expect((await auth.launch()).error.kind).toBe('timeout');
+    expect(env.toasts()).toEqual([auth.TEXT.timeout, auth.TEXT.timeout]);
+  });
+
+  test('wx.login failing', async () => {
+    env.wx.login.mockImplementationOnce((opts) => opts.fail({ errMsg: 'login:fail' }));
+    expect((await auth.launch()).error.kind).toBe('login_fail');
+    expect(env.toasts()).toEqual([auth.TEXT.login_fail]);
+  });
+});
+
+describe('retries', () => {
+  test.each(['login_code_invalid', 'login_code_used'])('%s → one retry with a fresh login code', async (id) => {
+    env.service.users.set('o-alice', '13800138000');
+    env.service.inject('/api/v1/login', err(400, 2001, id, '登录凭证无效'));
+    const r = await auth.launch();
+    expect(r.status).toBe('ok');
+    expect(env.wx.login).toHaveBeenCalledTimes(2);
+    expect(env.service.callsTo('/api/v1/login').map((c) => c.data.loginCode)).toEqual([
+      'lc:o-alice:1',
+      'lc:o-alice:2',
+    ]);
+    expect(env.wx.showToast).not.toHaveBeenCalled();
+  });
+
+  test('only one retry: a second invalid login code is an error', async () => {
+    env.service.inject('/api/v1/login', err(400, 2001, 'login_code_invalid', '登录凭证无效'));
+    env.service.inject('/api/v1/login', err(400, 2001, 'login_code_invalid', '登录凭证无效'));
+    const r = await auth.launch();
+    expect(r.status).toBe('failed');
+    expect(env.service.callsTo('/api/v1/login')).toHaveLength(2);
+    expect(env.toasts()).toEqual(['登录凭证无效']);
+  });
+
+  test('ticket_invalid → a fresh silent login and the same phone code resent with the new ticket', async () => {
+    await auth.launch();
+    const firstTicket = [...env.service.tickets.keys()][0];
+    env.service.tickets.clear(); // expired on the server while the user hesitated
+
+    const r = await auth.loginWithPhone(allow('13800138000'));
+
+    expect(r).toEqual({ status: 'ok', phone: '138****8000' });
+    const phones = env.service.callsTo('/api/v1/phone');
+    expect(phones.map((c) => c.data.phoneCode)).toEqual(['pc:13800138000', 'pc:13800138000']);
+    expect(phones[0].data.ticket).toBe(firstTicket);
+    expect(phones[1].data.ticket).not.toBe(firstTicket);
+    expect(env.service.callsTo('/api/v1/login')).toHaveLength(2);
+    expect(env.wx.showToast).not.toHaveBeenCalled();
+  });
+
+  test('ticket_invalid, and the fresh silent login already knows the user → done', async () => {
+    await auth.launch();
+    env.service.tickets.clear();
+    env.service.users.set('o-alice', '13800138000'); // bound meanwhile (another tap, another device)
+
+    const r = await auth.loginWithPhone(allow('13800138000'));
+
+    expect(r).toEqual({ status: 'ok', phone: '138****8000' });
+    expect(env.service.callsTo('/api/v1/phone')).toHaveLength(1);
+  });
+
+  test('a ticket known to be expired locally is renewed before the phone request', async () => {
+    const now = Date.now();
+    const clock = jest.spyOn(Date, 'now').mockReturnValue(now);
+    await auth.launch();
+    clock.mockReturnValue(now + 301 * 1000);
+
+    const r = await auth.loginWithPhone(allow('13800138000'));
+
+    expect(r.status).toBe('ok');
+    expect(env.service.callsTo('/api/v1/login')).toHaveLength(2);
+    expect(env.service.callsTo('/api/v1/phone')).toHaveLength(1);
+    clock.mockRestore();
+  });
+
+  test('a second ticket_invalid is an error, not a loop', async () => {
+    await auth.launch();
+    env.service.inject('/api/v1/phone', err(401, 2005, 'ticket_invalid', '登录已过期，请重试'));
+    env.service.inject('/api/v1/phone', err(401, 2005, 'ticket_invalid', '登录已过期，请重试'));
+    const r = await auth.loginWithPhone(allow('13800138000'));
+    expect(r.status).toBe('failed');
+    expect(env.service.callsTo('/api/v1/phone')).toHaveLength(2);
+    expect(env.toasts()).toEqual(['登录已过期，请重试']);
+  });
+});
+
+describe('with a session', () => {
+  beforeEach(async () => {
+    env.service.users.set('o-alice', '13800138000');
+    await auth.launch();
+  });
+
+  test('fetchMe sends the Bearer token and keeps the masked phone', async () => {
+    const me = await auth.fetchMe();
+    expect(me.phone).toBe('138****8000');
+    expect(env.service.callsTo('/api/v1/me')[0].header.Authorization).toMatch(/^Bearer tok-/);
+  });
+
+  test('401 → the token is dropped, a silent login gets a new one, the call is repeated', async () => {
+    const old = auth.getSession().token;
+    env.service.sessions.clear();
+    const me = await auth.fetchMe();
+    expect(me.phone).toBe('138****8000');
+    expect(auth.getSession().token).not.toBe(old);
+    expect(env.service.callsTo('/api/v1/me')).toHaveLength(2);
+  });
+
+  test('401 and the user is gone → unauthorized', async () => {
+    env.service.sessions.clear();
+    env.service.users.clear();
+    await expect(auth.fetchMe()).rejects.toMatchObject({ kind: 'unauthorized' });
+    expect(auth.getSession()).toBeNull();
+  });
+
+  test('changePhone sends the phone code with the Bearer token, no ticket', async () => {
+    const r = await auth.changePhone(allow('13600002222'));
+    expect(r).toEqual({ status: 'ok', phone: '136****2222' });
+    const [call] = env.service.callsTo('/api/v1/phone');
+    expect(call.data).toEqual({ phoneCode: 'pc:13600002222' });
+    expect(call.header.Authorization).toMatch(/^Bearer /);
+  });
+
+  test('logout tells the service and clears the storage', async () => {
+    await auth.logout();
+    expect(env.service.callsTo('/api/v1/logout')).toHaveLength(1);
+    expect(auth.getSession()).toBeNull();
+    expect(env.storage.size).toBe(0);
+  });
+});
+
+test('maskPhone', () => {
+  expect(auth.maskPhone('13800138000')).toBe('138****8000');
+  expect(auth.maskPhone('+85261234567')).toBe('+85****4567');
+  expect(auth.maskPhone('138****8000')).toBe('138****8000');
+  expect(auth.maskPhone('')).toBe('');
+});

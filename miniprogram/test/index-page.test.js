@@ -1,0 +1,52 @@
+// pages/index: the page after login.
+const { renderPage, simulate } = require('./helpers/page');
+const { BASE, installWx, allow } = require('./helpers/fake-wx');
+
+let env;
+let auth;
+
+beforeEach(async () => {
+  jest.resetModules();
+  env = installWx({ openid: 'o-carol' });
+  require('../config').baseUrl = BASE;
+  auth = require('../utils/auth');
+  env.service.users.set('o-carol', '13800138000');
+  await auth.launch();
+});
+
+async function open() {
+  const page = renderPage('pages/index/index');
+  await page.instance.onShow();
+  await simulate.sleep(0);
+  return page;
+}
+
+test('shows the masked phone from /api/v1/me, never the full number', async () => {
+  const page = await open();
+  expect(page.querySelector('#me-phone').dom.textContent).toBe('138****8000');
+  expect(page.dom.textContent).not.toContain('13800138000');
+  expect(env.service.callsTo('/api/v1/me')).toHaveLength(1);
+});
+
+test('no session → back to the login page', async () => {
+  await auth.logout();
+  await open();
+  expect(env.wx.reLaunch).toHaveBeenCalledWith({ url: '/pages/login/login' });
+});
+
+test('change phone with the Bearer token', async () => {
+  const page = await open();
+  page.querySelector('#change-phone').querySelector('#phone-number-button')
+    .dispatchEvent('getphonenumber', { detail: allow('13600002222') });
+  for (let i = 0; i < 5; i += 1) await simulate.sleep(0);
+  expect(page.querySelector('#me-phone').dom.textContent).toBe('136****2222');
+  expect(env.toasts()).toEqual(['手机号已更新']);
+});
+
+test('logout → the login page, waiting for a tap', async () => {
+  const page = await open();
+  await page.instance.onLogout();
+  expect(env.service.callsTo('/api/v1/logout')).toHaveLength(1);
+  expect(auth.getSession()).toBeNull();
+  expect(env.wx.reLaunch).toHaveBeenCalledWith({ url: '/pages/login/login?loggedOut=1' });
+});
