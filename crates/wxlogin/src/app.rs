@@ -9,6 +9,9 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
+/// The longest a shutdown waits for logins in flight: each is a few WeChat round trips with bounded retries.
+const DRAIN_LIMIT: Duration = Duration::from_secs(15);
+
 /// Why the service could not start.
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
@@ -134,6 +137,7 @@ pub async fn start(
         None => weixin::Client::new(wechat_config)?,
     };
     let appid = wechat.appid().as_str().to_owned();
+    let drain = Arc::new(api::drain::Drain::default());
     let state = Arc::new(AppState {
         wechat,
         store: store.clone(),
@@ -141,6 +145,7 @@ pub async fn start(
         binding: settings.phone_binding,
         session_ttl: settings.session_ttl,
         redis,
+        drain: drain.clone(),
     });
 
     let mut router = api::routes(state);
@@ -160,7 +165,10 @@ pub async fn start(
                     _ = shutdown => {}
                     _ = stopped => {}
                 }
-                tracing::info!("shutting down: finishing in-flight requests");
+                tracing::info!(
+                    "shutting down: /readyz now answers 503; finishing the logins in flight"
+                );
+                drain.drain(DRAIN_LIMIT).await;
             })
             .await
     });

@@ -57,6 +57,12 @@ pub async fn readyz(State(state): State<Arc<AppState>>) -> (StatusCode, Json<Val
     if let Some(Err(e)) = &redis {
         tracing::warn!(error = %e, "Redis unavailable");
     }
+    if state.drain.is_draining() {
+        return (
+            StatusCode::SERVICE_UNAVAILABLE,
+            Json(json!({ "status": "draining" })),
+        );
+    }
     let word = |ok: bool| if ok { "ok" } else { "unavailable" };
     let body = json!({
         "status": if database.is_ok() { "ready" } else { "not_ready" },

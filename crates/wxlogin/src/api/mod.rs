@@ -4,6 +4,7 @@
 mod account;
 mod auth;
 pub mod body;
+pub mod drain;
 pub mod error;
 mod login;
 pub mod state;
@@ -20,12 +21,18 @@ use std::time::Instant;
 
 /// The service's own routes (without the sandbox).
 pub fn routes(state: Arc<AppState>) -> Router {
-    Router::new()
+    let api = Router::new()
         .route("/api/getPhone", post(login::get_phone))
         .route("/api/v1/login", post(login::login))
         .route("/api/v1/phone", post(login::phone))
         .route("/api/v1/me", get(account::me))
         .route("/api/v1/logout", post(account::logout))
+        .route_layer(middleware::from_fn_with_state(
+            state.drain.clone(),
+            drain::track,
+        ));
+    Router::new()
+        .merge(api)
         .route("/healthz", get(account::healthz))
         .route("/readyz", get(account::readyz))
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })

@@ -21,6 +21,8 @@ pub struct AppState {
     pub session_ttl: Duration,
     /// The shared access-token store, when the cluster has one (checked by /readyz).
     pub redis: Option<Arc<weixin::RedisTokenStore>>,
+    /// In-flight API requests, and whether a shutdown is draining them.
+    pub drain: Arc<super::drain::Drain>,
 }
 
 pub fn unix_now() -> UnixTime {
