@@ -154,6 +154,7 @@ pub async fn start(
     }
     let router = api::finish(router);
 
+    crate::telemetry::prometheus();
     announce(&settings, addr, &appid, sim.is_some());
     spawn_purge(store.clone());
 

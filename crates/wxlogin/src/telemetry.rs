@@ -23,3 +23,32 @@ pub fn init(json: bool) {
         builder.try_init()
     };
 }
+
+/// The Prometheus recorder behind `GET /metrics`, installed once per process (several apps in one test process
+/// share it). Label values are route templates and error ids only: bounded, and never personal.
+pub fn prometheus() -> &'static metrics_exporter_prometheus::PrometheusHandle {
+    static HANDLE: std::sync::OnceLock<metrics_exporter_prometheus::PrometheusHandle> =
+        std::sync::OnceLock::new();
+    HANDLE.get_or_init(|| {
+        let recorder = metrics_exporter_prometheus::PrometheusBuilder::new()
+            .set_buckets_for_metric(
+                metrics_exporter_prometheus::Matcher::Full("wxlogin_request_duration_seconds".into()),
+                &[0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0],
+            )
+            .expect("static, non-empty buckets")
+            .build_recorder();
+        let handle = recorder.handle();
+        // An application embedding wxlogin may have installed its own recorder: then ours stays empty.
+        if metrics::set_global_recorder(recorder).is_err() {
+            tracing::debug!("a metrics recorder was already installed; /metrics shows wxlogin's own only if it is ours");
+        }
+        handle
+    })
+}
+
+/// Records one finished request.
+pub fn record_request(route: &str, status: u16, outcome: &'static str, seconds: f64) {
+    metrics::counter!("wxlogin_requests_total", "route" => route.to_owned(), "status" => status.to_string(), "outcome" => outcome).increment(1);
+    metrics::histogram!("wxlogin_request_duration_seconds", "route" => route.to_owned())
+        .record(seconds);
+}

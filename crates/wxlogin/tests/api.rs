@@ -569,3 +569,86 @@ async fn the_browser_sandbox_page_is_served() {
         .unwrap();
     assert_eq!(response.status(), 404);
 }
+
+#[tokio::test]
+async fn metrics_count_requests_by_route_and_outcome() {
+    let app = spawn_app().await;
+    let openid = app.user("13100131000").await;
+    assert_eq!(app.get_phone(&openid).await.0, 200);
+    assert_error(
+        &app.post("/api/v1/login", json!({})).await,
+        400,
+        "invalid_field",
+    );
+    let response = app
+        .http
+        .get(format!("{}/metrics", app.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let text = response.text().await.unwrap();
+    assert!(text.contains("wxlogin_requests_total{"), "{text}");
+    assert!(
+        text.lines()
+            .any(|l| l.starts_with("wxlogin_requests_total{")
+                && l.contains(r#"route="/api/getPhone""#)
+                && l.contains(r#"outcome="ok""#)),
+        "{text}"
+    );
+    assert!(
+        text.lines()
+            .any(|l| l.contains(r#"route="/api/v1/login""#)
+                && l.contains(r#"outcome="invalid_field""#)),
+        "{text}"
+    );
+    assert!(
+        text.contains("wxlogin_request_duration_seconds_bucket"),
+        "{text}"
+    );
+    assert!(!text.contains("13100131000"));
+}
+
+#[tokio::test]
+async fn the_openapi_document_lists_exactly_the_served_routes() {
+    let app = spawn_app().await;
+    let spec: Value = app
+        .http
+        .get(format!("{}/openapi.json", app.base))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let paths = spec["paths"].as_object().unwrap();
+    for (path, methods) in paths {
+        for method in methods.as_object().unwrap().keys() {
+            let request = app.http.request(
+                method.to_uppercase().parse().unwrap(),
+                format!("{}{path}", app.base),
+            );
+            let status = request.send().await.unwrap().status().as_u16();
+            assert!(
+                status != 404 && status != 405,
+                "{method} {path} is documented but answers {status}"
+            );
+        }
+    }
+    for served in [
+        "/api/getPhone",
+        "/api/v1/login",
+        "/api/v1/phone",
+        "/api/v1/me",
+        "/api/v1/logout",
+        "/healthz",
+        "/readyz",
+        "/metrics",
+        "/openapi.json",
+    ] {
+        assert!(
+            paths.contains_key(served),
+            "{served} is served but not documented"
+        );
+    }
+}

@@ -76,3 +76,16 @@ pub async fn readyz(State(state): State<Arc<AppState>>) -> (StatusCode, Json<Val
     };
     (status, Json(body))
 }
+
+/// `GET /metrics`: Prometheus text format (requests by route, status and outcome; latency histograms).
+pub async fn metrics() -> impl axum::response::IntoResponse {
+    let handle = crate::telemetry::prometheus();
+    handle.run_upkeep();
+    (
+        [(
+            axum::http::header::CONTENT_TYPE,
+            "text/plain; version=0.0.4",
+        )],
+        handle.render(),
+    )
+}

@@ -19,6 +19,9 @@ use state::AppState;
 use std::sync::Arc;
 use std::time::Instant;
 
+/// The API described for tools (docs/openapi.json); a test checks it names every route the router serves.
+pub const OPENAPI: &str = include_str!("../../../../docs/openapi.json");
+
 /// The service's own routes (without the sandbox).
 pub fn routes(state: Arc<AppState>) -> Router {
     let api = Router::new()
@@ -35,6 +38,16 @@ pub fn routes(state: Arc<AppState>) -> Router {
         .merge(api)
         .route("/healthz", get(account::healthz))
         .route("/readyz", get(account::readyz))
+        .route("/metrics", get(account::metrics))
+        .route(
+            "/openapi.json",
+            get(|| async {
+                (
+                    [(axum::http::header::CONTENT_TYPE, "application/json")],
+                    OPENAPI,
+                )
+            }),
+        )
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
         .layer(DefaultBodyLimit::max(body::BODY_LIMIT))
         .with_state(state)
@@ -78,6 +91,12 @@ async fn log_request(request: Request, next: Next) -> Response {
         latency_ms = format_args!("{:.2}", started.elapsed().as_secs_f64() * 1000.0),
         outcome,
         "request"
+    );
+    crate::telemetry::record_request(
+        route.as_deref().unwrap_or("-"),
+        response.status().as_u16(),
+        outcome,
+        started.elapsed().as_secs_f64(),
     );
     if let Ok(value) = request_id.parse() {
         response.headers_mut().insert("x-request-id", value);
