@@ -9,6 +9,7 @@
 
 mod error;
 mod postgres;
+mod shared;
 mod sql;
 mod sqlite;
 

@@ -11,10 +11,7 @@ use sqlx::migrate::Migrator;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::{AssertSqlSafe, Connection, Executor, PgConnection, PgPool};
 
-use super::sql::{self, TicketRow, UserRow};
-use super::{
-    NewSession, NewTicket, Store, StoreError, TicketRecord, UnixTime, UserRecord, UserUpsert,
-};
+use super::StoreError;
 
 static MIGRATOR: Migrator = sqlx::migrate!("./migrations/postgres");
 
@@ -103,183 +100,13 @@ fn quote_ident(name: &str) -> String {
     format!("\"{}\"", name.replace('"', "\"\""))
 }
 
-#[async_trait::async_trait]
-impl Store for PgStore {
-    async fn find_user(&self, appid: &str, openid: &str) -> Result<Option<UserRecord>, StoreError> {
-        let row: Option<UserRow> = sqlx::query_as(sql::FIND_USER)
-            .bind(appid)
-            .bind(openid)
-            .fetch_optional(&self.pool)
-            .await?;
-        Ok(row.map(UserRecord::from))
-    }
-
-    async fn upsert_user_with_session(
-        &self,
-        user: UserUpsert,
-        session: NewSession,
-    ) -> Result<UserRecord, StoreError> {
-        let mut tx = self.pool.begin().await?;
-        let row: UserRow = sqlx::query_as(sql::UPSERT_USER)
-            .bind(&user.appid)
-            .bind(&user.openid)
-            .bind(&user.unionid)
-            .bind(&user.phone_enc)
-            .bind(&user.phone_hash)
-            .bind(user.now)
-            .fetch_one(&mut *tx)
-            .await?;
-        let user = UserRecord::from(row);
-        insert_session(&mut tx, user.id, &session).await?;
-        tx.commit().await?;
-        Ok(user)
-    }
-
-    async fn create_session(&self, user_id: i64, session: NewSession) -> Result<(), StoreError> {
-        let mut conn = self.pool.acquire().await?;
-        insert_session(&mut conn, user_id, &session).await?;
-        Ok(())
-    }
-
-    async fn session_user(
-        &self,
-        token_hash: &[u8; 32],
-        now: UnixTime,
-    ) -> Result<Option<UserRecord>, StoreError> {
-        let row: Option<UserRow> = sqlx::query_as(sql::SESSION_USER)
-            .bind(&token_hash[..])
-            .bind(now)
-            .fetch_optional(&self.pool)
-            .await?;
-        Ok(row.map(UserRecord::from))
-    }
-
-    async fn delete_session(&self, token_hash: &[u8; 32]) -> Result<bool, StoreError> {
-        let done = sqlx::query(sql::DELETE_SESSION)
-            .bind(&token_hash[..])
-            .execute(&self.pool)
-            .await?;
-        Ok(done.rows_affected() > 0)
-    }
-
-    async fn create_ticket(&self, ticket: NewTicket) -> Result<(), StoreError> {
-        sqlx::query(sql::INSERT_TICKET)
-            .bind(&ticket.ticket_hash[..])
-            .bind(&ticket.appid)
-            .bind(&ticket.openid)
-            .bind(&ticket.unionid)
-            .bind(ticket.now)
-            .bind(ticket.expires_at)
-            .execute(&self.pool)
-            .await?;
-        Ok(())
-    }
-
-    async fn find_ticket(
-        &self,
-        ticket_hash: &[u8; 32],
-        now: UnixTime,
-    ) -> Result<Option<TicketRecord>, StoreError> {
-        let row: Option<TicketRow> = sqlx::query_as(sql::FIND_TICKET)
-            .bind(&ticket_hash[..])
-            .bind(now)
-            .fetch_optional(&self.pool)
-            .await?;
-        Ok(row.map(TicketRecord::from))
-    }
-
-    async fn consume_ticket_with_user(
-        &self,
-        ticket_hash: &[u8; 32],
-        phone_enc: Vec<u8>,
-        phone_hash: Vec<u8>,
-        session: NewSession,
-    ) -> Result<Option<UserRecord>, StoreError> {
-        let mut tx = self.pool.begin().await?;
-        let ticket: Option<TicketRow> = sqlx::query_as(sql::CONSUME_TICKET)
-            .bind(&ticket_hash[..])
-            .bind(session.now)
-            .fetch_optional(&mut *tx)
-            .await?;
-        let Some(ticket) = ticket.map(TicketRecord::from) else {
-            tx.rollback().await?;
-            return Ok(None);
-        };
-        let row: UserRow = sqlx::query_as(sql::UPSERT_USER)
-            .bind(&ticket.appid)
-            .bind(&ticket.openid)
-            .bind(&ticket.unionid)
-            .bind(&phone_enc)
-            .bind(&phone_hash)
-            .bind(session.now)
-            .fetch_one(&mut *tx)
-            .await?;
-        let user = UserRecord::from(row);
-        insert_session(&mut tx, user.id, &session).await?;
-        tx.commit().await?;
-        Ok(Some(user))
-    }
-
-    async fn update_phone(
-        &self,
-        user_id: i64,
-        phone_enc: Vec<u8>,
-        phone_hash: Vec<u8>,
-        now: UnixTime,
-    ) -> Result<Option<UserRecord>, StoreError> {
-        let row: Option<UserRow> = sqlx::query_as(sql::UPDATE_PHONE)
-            .bind(user_id)
-            .bind(&phone_enc)
-            .bind(&phone_hash)
-            .bind(now)
-            .fetch_optional(&self.pool)
-            .await?;
-        Ok(row.map(UserRecord::from))
-    }
-
-    async fn purge_expired(&self, now: UnixTime) -> Result<u64, StoreError> {
-        let mut tx = self.pool.begin().await?;
-        let sessions = sqlx::query(sql::PURGE_SESSIONS)
-            .bind(now)
-            .execute(&mut *tx)
-            .await?;
-        let tickets = sqlx::query(sql::PURGE_TICKETS)
-            .bind(now)
-            .execute(&mut *tx)
-            .await?;
-        tx.commit().await?;
-        Ok(sessions.rows_affected() + tickets.rows_affected())
-    }
-
-    async fn ping(&self) -> Result<(), StoreError> {
-        let ping = sqlx::query(sql::PING).execute(&self.pool);
-        match tokio::time::timeout(PING_TIMEOUT, ping).await {
-            Ok(done) => done.map(drop).map_err(StoreError::from),
-            Err(_elapsed) => Err(StoreError::timed_out("ping")),
-        }
-    }
-
-    async fn count_users(&self) -> Result<i64, StoreError> {
-        let count: i64 = sqlx::query_scalar(sql::COUNT_USERS)
-            .fetch_one(&self.pool)
-            .await?;
-        Ok(count)
-    }
-}
-
-async fn insert_session(
-    conn: &mut PgConnection,
-    user_id: i64,
-    session: &NewSession,
-) -> Result<(), sqlx::Error> {
-    sqlx::query(sql::INSERT_SESSION)
-        .bind(&session.token_hash[..])
-        .bind(user_id)
-        .bind(session.now)
-        .bind(session.expires_at)
-        .execute(conn)
-        .await?;
-    Ok(())
+super::shared::impl_store! {
+    store: PgStore,
+    connection: PgConnection,
+    writer: pool,
+    reader: pool,
+    begin: begin(),
+    ping_timeout: PING_TIMEOUT,
 }
 
 #[cfg(test)]

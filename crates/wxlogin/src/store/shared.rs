@@ -1,0 +1,196 @@
+//! The [`Store`](super::Store) implementation, written once for both backends. The SQL is portable
+//! (`$N` placeholders, `ON CONFLICT … DO UPDATE`, `RETURNING`); what differs is which pool serves reads and
+//! writes and how a write transaction begins (SQLite: `BEGIN IMMEDIATE` on its single writer connection).
+//! sqlx's generic executor bounds over two databases are heavier than this macro, hence the macro.
+
+macro_rules! impl_store {
+    (
+        store: $store:ty,
+        connection: $conn:ty,
+        writer: $writer:ident,
+        reader: $reader:ident,
+        begin: $begin:ident($($arg:expr),*),
+        ping_timeout: $ping_timeout:expr $(,)?
+    ) => {
+        #[async_trait::async_trait]
+        impl $crate::store::Store for $store {
+            async fn find_user(&self, appid: &str, openid: &str) -> Result<Option<$crate::store::UserRecord>, $crate::store::StoreError> {
+                let row: Option<$crate::store::sql::UserRow> = sqlx::query_as($crate::store::sql::FIND_USER)
+                    .bind(appid)
+                    .bind(openid)
+                    .fetch_optional(&self.$reader)
+                    .await?;
+                Ok(row.map($crate::store::UserRecord::from))
+            }
+
+            async fn upsert_user_with_session(
+                &self,
+                user: $crate::store::UserUpsert,
+                session: $crate::store::NewSession,
+            ) -> Result<$crate::store::UserRecord, $crate::store::StoreError> {
+                let mut tx = self.$writer.$begin($($arg),*).await?;
+                let row: $crate::store::sql::UserRow = sqlx::query_as($crate::store::sql::UPSERT_USER)
+                    .bind(&user.appid)
+                    .bind(&user.openid)
+                    .bind(&user.unionid)
+                    .bind(&user.phone_enc)
+                    .bind(&user.phone_hash)
+                    .bind(user.now)
+                    .fetch_one(&mut *tx)
+                    .await?;
+                let user = $crate::store::UserRecord::from(row);
+                insert_session(&mut tx, user.id, &session).await?;
+                tx.commit().await?;
+                Ok(user)
+            }
+
+            async fn create_session(&self, user_id: i64, session: $crate::store::NewSession) -> Result<(), $crate::store::StoreError> {
+                let mut conn = self.$writer.acquire().await?;
+                insert_session(&mut conn, user_id, &session).await?;
+                Ok(())
+            }
+
+            async fn session_user(
+                &self,
+                token_hash: &[u8; 32],
+                now: $crate::store::UnixTime,
+            ) -> Result<Option<$crate::store::UserRecord>, $crate::store::StoreError> {
+                let row: Option<$crate::store::sql::UserRow> = sqlx::query_as($crate::store::sql::SESSION_USER)
+                    .bind(&token_hash[..])
+                    .bind(now)
+                    .fetch_optional(&self.$reader)
+                    .await?;
+                Ok(row.map($crate::store::UserRecord::from))
+            }
+
+            async fn delete_session(&self, token_hash: &[u8; 32]) -> Result<bool, $crate::store::StoreError> {
+                let done = sqlx::query($crate::store::sql::DELETE_SESSION)
+                    .bind(&token_hash[..])
+                    .execute(&self.$writer)
+                    .await?;
+                Ok(done.rows_affected() > 0)
+            }
+
+            async fn create_ticket(&self, ticket: $crate::store::NewTicket) -> Result<(), $crate::store::StoreError> {
+                sqlx::query($crate::store::sql::INSERT_TICKET)
+                    .bind(&ticket.ticket_hash[..])
+                    .bind(&ticket.appid)
+                    .bind(&ticket.openid)
+                    .bind(&ticket.unionid)
+                    .bind(ticket.now)
+                    .bind(ticket.expires_at)
+                    .execute(&self.$writer)
+                    .await?;
+                Ok(())
+            }
+
+            async fn find_ticket(
+                &self,
+                ticket_hash: &[u8; 32],
+                now: $crate::store::UnixTime,
+            ) -> Result<Option<$crate::store::TicketRecord>, $crate::store::StoreError> {
+                let row: Option<$crate::store::sql::TicketRow> = sqlx::query_as($crate::store::sql::FIND_TICKET)
+                    .bind(&ticket_hash[..])
+                    .bind(now)
+                    .fetch_optional(&self.$reader)
+                    .await?;
+                Ok(row.map($crate::store::TicketRecord::from))
+            }
+
+            async fn consume_ticket_with_user(
+                &self,
+                ticket_hash: &[u8; 32],
+                phone_enc: Vec<u8>,
+                phone_hash: Vec<u8>,
+                session: $crate::store::NewSession,
+            ) -> Result<Option<$crate::store::UserRecord>, $crate::store::StoreError> {
+                let mut tx = self.$writer.$begin($($arg),*).await?;
+                let ticket: Option<$crate::store::sql::TicketRow> = sqlx::query_as($crate::store::sql::CONSUME_TICKET)
+                    .bind(&ticket_hash[..])
+                    .bind(session.now)
+                    .fetch_optional(&mut *tx)
+                    .await?;
+                let Some(ticket) = ticket.map($crate::store::TicketRecord::from) else {
+                    tx.rollback().await?;
+                    return Ok(None);
+                };
+                let row: $crate::store::sql::UserRow = sqlx::query_as($crate::store::sql::UPSERT_USER)
+                    .bind(&ticket.appid)
+                    .bind(&ticket.openid)
+                    .bind(&ticket.unionid)
+                    .bind(&phone_enc)
+                    .bind(&phone_hash)
+                    .bind(session.now)
+                    .fetch_one(&mut *tx)
+                    .await?;
+                let user = $crate::store::UserRecord::from(row);
+                insert_session(&mut tx, user.id, &session).await?;
+                tx.commit().await?;
+                Ok(Some(user))
+            }
+
+            async fn update_phone(
+                &self,
+                user_id: i64,
+                phone_enc: Vec<u8>,
+                phone_hash: Vec<u8>,
+                now: $crate::store::UnixTime,
+            ) -> Result<Option<$crate::store::UserRecord>, $crate::store::StoreError> {
+                let row: Option<$crate::store::sql::UserRow> = sqlx::query_as($crate::store::sql::UPDATE_PHONE)
+                    .bind(user_id)
+                    .bind(&phone_enc)
+                    .bind(&phone_hash)
+                    .bind(now)
+                    .fetch_optional(&self.$writer)
+                    .await?;
+                Ok(row.map($crate::store::UserRecord::from))
+            }
+
+            async fn purge_expired(&self, now: $crate::store::UnixTime) -> Result<u64, $crate::store::StoreError> {
+                let mut tx = self.$writer.$begin($($arg),*).await?;
+                let sessions = sqlx::query($crate::store::sql::PURGE_SESSIONS)
+                    .bind(now)
+                    .execute(&mut *tx)
+                    .await?;
+                let tickets = sqlx::query($crate::store::sql::PURGE_TICKETS)
+                    .bind(now)
+                    .execute(&mut *tx)
+                    .await?;
+                tx.commit().await?;
+                Ok(sessions.rows_affected() + tickets.rows_affected())
+            }
+
+            async fn ping(&self) -> Result<(), $crate::store::StoreError> {
+                let ping = sqlx::query($crate::store::sql::PING).execute(&self.$reader);
+                match tokio::time::timeout($ping_timeout, ping).await {
+                    Ok(done) => done.map(drop).map_err($crate::store::StoreError::from),
+                    Err(_elapsed) => Err($crate::store::StoreError::timed_out("ping")),
+                }
+            }
+
+            async fn count_users(&self) -> Result<i64, $crate::store::StoreError> {
+                let count: i64 = sqlx::query_scalar($crate::store::sql::COUNT_USERS)
+                    .fetch_one(&self.$reader)
+                    .await?;
+                Ok(count)
+            }
+        }
+
+        async fn insert_session(
+            conn: &mut $conn,
+            user_id: i64,
+            session: &$crate::store::NewSession,
+        ) -> Result<(), sqlx::Error> {
+            sqlx::query($crate::store::sql::INSERT_SESSION)
+                .bind(&session.token_hash[..])
+                .bind(user_id)
+                .bind(session.now)
+                .bind(session.expires_at)
+                .execute(conn)
+                .await?;
+            Ok(())
+        }
+    };
+}
+
+pub(super) use impl_store;
