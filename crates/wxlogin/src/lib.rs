@@ -8,6 +8,7 @@ pub mod app;
 pub mod cli;
 pub mod config;
 pub mod phone_crypto;
+mod private_file;
 pub mod sandbox;
 mod sandbox_ui;
 pub mod store;

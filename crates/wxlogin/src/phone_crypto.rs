@@ -81,7 +81,7 @@ impl PhoneCipher {
                 if let Some(dir) = path.parent() {
                     std::fs::create_dir_all(dir).map_err(err)?;
                 }
-                write_private(path, &text).map_err(err)?;
+                crate::private_file::create(path, &text).map_err(err)?;
                 Ok(Self::from_key(&key))
             }
             Err(e) => Err(err(e)),
@@ -137,18 +137,6 @@ impl PhoneCipher {
 /// The row a phone blob belongs to: binds ciphertexts to (appid, openid).
 pub fn row_id(appid: &str, openid: &str) -> String {
     format!("{appid}\u{0}{openid}")
-}
-
-fn write_private(path: &Path, text: &str) -> std::io::Result<()> {
-    use std::io::Write;
-    let mut options = std::fs::OpenOptions::new();
-    options.write(true).create_new(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt;
-        options.mode(0o600);
-    }
-    options.open(path)?.write_all(text.as_bytes())
 }
 
 #[cfg(test)]

@@ -33,23 +33,11 @@ pub fn load_or_create_app(path: &Path) -> std::io::Result<wxsim::AppCredentials>
                 appid: app.appid.clone(),
                 secret: app.secret.clone(),
             })?;
-            write_private(path, &text)?;
+            crate::private_file::create(path, &text)?;
             Ok(app)
         }
         Err(e) => Err(e),
     }
-}
-
-fn write_private(path: &Path, text: &str) -> std::io::Result<()> {
-    use std::io::Write;
-    let mut options = std::fs::OpenOptions::new();
-    options.write(true).create_new(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt;
-        options.mode(0o600);
-    }
-    options.open(path)?.write_all(text.as_bytes())
 }
 
 /// The `/sandbox` routes.
