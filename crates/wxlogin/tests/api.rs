@@ -652,3 +652,126 @@ async fn the_openapi_document_lists_exactly_the_served_routes() {
         );
     }
 }
+
+#[tokio::test]
+async fn wechat_errcodes_map_to_the_error_table() {
+    let app = spawn_app().await;
+    let openid = app.user("13100131001").await;
+    let cases = [
+        (45011, "/sns/jscode2session", 429, "rate_limited"),
+        (40226, "/sns/jscode2session", 403, "user_blocked"),
+        (40013, "/sns/jscode2session", 503, "wechat_config"),
+        (99999, "/sns/jscode2session", 502, "wechat_error"),
+        (
+            45011,
+            "/wxa/business/getuserphonenumber",
+            429,
+            "rate_limited",
+        ),
+    ];
+    for (errcode, path, status, error) in cases {
+        app.http
+            .put(format!("{}/sandbox/v1/faults", app.base))
+            .json(&json!({ "errcode": errcode, "paths": [path] }))
+            .send()
+            .await
+            .unwrap();
+        assert_error(&app.get_phone(&openid).await, status, error);
+    }
+    assert_eq!(app.users().await, 0);
+
+    // A wrong AppSecret shows on the token route: a fresh app, so its token cache is cold.
+    let app = spawn_app().await;
+    let openid = app.user("13100131002").await;
+    app.http
+        .put(format!("{}/sandbox/v1/faults", app.base))
+        .json(&json!({ "errcode": 40125, "paths": ["/cgi-bin/stable_token"] }))
+        .send()
+        .await
+        .unwrap();
+    assert_error(&app.get_phone(&openid).await, 503, "wechat_config");
+}
+
+/// A fake WeChat for what the simulator never does: a watermark of another app.
+async fn fake_wechat(watermark_appid: &'static str) -> String {
+    use axum::routing::{get, post};
+    let router = axum::Router::new()
+        .route("/cgi-bin/stable_token", post(|| async { axum::Json(json!({ "access_token": "T", "expires_in": 7200 })) }))
+        .route("/sns/jscode2session", get(|| async { axum::Json(json!({ "openid": "o-fake", "session_key": "AAAAAAAAAAAAAAAAAAAAAA==" })) }))
+        .route(
+            "/wxa/business/getuserphonenumber",
+            post(move || async move {
+                axum::Json(json!({ "errcode": 0, "errmsg": "ok", "phone_info": {
+                    "phoneNumber": "13800138000", "purePhoneNumber": "13800138000", "countryCode": "86",
+                    "watermark": { "timestamp": 1, "appid": watermark_appid } } }))
+            }),
+        );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
+    format!("http://{addr}")
+}
+
+async fn production_app(wechat_base_url: String) -> common::TestApp {
+    let dir = temp_dir("prod-errors");
+    let mut args = common::sandbox_args(&dir);
+    args.wechat_base_url = Some(wechat_base_url);
+    args.data_key = Some("MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=".into());
+    let env = |k: &str| match k {
+        "WX_APPID" => Some("wx0123456789abcdef".to_owned()),
+        "WX_SECRET" => Some("0123456789abcdef0123456789abcdef".to_owned()),
+        _ => None,
+    };
+    let settings = wxlogin::config::Settings::resolve(args, env).unwrap();
+    let running = wxlogin::app::start(settings, std::future::pending())
+        .await
+        .unwrap();
+    let base = running.base_url();
+    common::TestApp {
+        running: Some(running),
+        base,
+        http: reqwest::Client::new(),
+        data_dir: dir,
+    }
+}
+
+#[tokio::test]
+async fn a_watermark_of_another_app_is_refused_and_nothing_is_written() {
+    let app = production_app(fake_wechat("wxffffffffffffffff").await).await;
+    let answer = app
+        .post(
+            "/api/getPhone",
+            json!({ "loginCode": "l", "phoneCode": "p" }),
+        )
+        .await;
+    assert_error(&answer, 502, "watermark_mismatch");
+    assert_eq!(app.users().await, 0);
+    let app = production_app(fake_wechat("wx0123456789abcdef").await).await;
+    assert_eq!(
+        app.post(
+            "/api/getPhone",
+            json!({ "loginCode": "l", "phoneCode": "p" })
+        )
+        .await
+        .0,
+        200
+    );
+}
+
+#[tokio::test]
+async fn an_unreachable_wechat_is_a_quick_503() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let app = production_app(format!("http://127.0.0.1:{port}")).await;
+    let started = Instant::now();
+    let answer = app.post("/api/v1/login", json!({ "loginCode": "l" })).await;
+    assert_error(&answer, 503, "wechat_unavailable");
+    assert!(
+        started.elapsed() < Duration::from_secs(3),
+        "{:?}",
+        started.elapsed()
+    );
+}
