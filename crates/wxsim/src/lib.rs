@@ -54,7 +54,8 @@
 //!     → `40003`; the signature must be lowercase hex (uppercase → `87009`).
 //! 13. **Injected faults**: an injected errcode answers before any state changes (a code is not consumed, no
 //!     token is minted); `rate` applies to the errcode only, latency to every matching call; a fault set without
-//!     a `rate` fires on every call (rate defaults to 1).
+//!     a `rate` fires on every call (rate defaults to 1). Not a guess about WeChat but a choice for tests: a
+//!     rate is spread evenly (with 0.1, every 10th call of the route) unless `random: true`, so runs repeat.
 //! 14. **unionid**: all apps of one simulator are bound to the same Open Platform account (switch off with
 //!     [`SimConfig::open_platform`]); the unionid is derived from the person's country code and phone, so the
 //!     same phone has the same unionid in every app.
