@@ -66,6 +66,7 @@ store_cases! {
         expired_ticket_is_refused_and_kept,
         consuming_a_ticket_updates_a_known_user,
         distinct_users_upserted_concurrently,
+        a_failing_write_among_concurrent_ones_fails_alone,
         same_user_upserted_concurrently,
         update_phone_changes_only_the_phone,
         purge_removes_only_expired_rows,
@@ -367,6 +368,46 @@ async fn distinct_users_upserted_concurrently(store: Arc<dyn Store>) {
     let ids: HashSet<i64> = users.iter().map(|user| user.id).collect();
     assert_eq!(ids.len(), 200);
     assert_eq!(store.count_users().await.unwrap(), 200);
+}
+
+/// SQLite commits concurrent login writes in groups; a write that fails (here: a session for a user that does not
+/// exist) must fail alone, and every other write of its group must still land, each all or nothing.
+async fn a_failing_write_among_concurrent_ones_fails_alone(store: Arc<dyn Store>) {
+    let mut tasks = Vec::new();
+    for i in 0..60 {
+        let store = store.clone();
+        tasks.push(tokio::spawn(async move {
+            if i % 20 == 10 {
+                store
+                    .create_session(9_999_999, session(NOW))
+                    .await
+                    .map(|_| false)
+            } else {
+                let openid = format!("batch-{i}");
+                store
+                    .upsert_user_with_session(user(&openid, None, b"enc", 1, NOW), session(NOW))
+                    .await
+                    .map(|_| true)
+            }
+        }));
+    }
+    let results: Vec<_> = futures::future::join_all(tasks)
+        .await
+        .into_iter()
+        .map(|r| r.unwrap())
+        .collect();
+    let failed = results.iter().filter(|r| r.is_err()).count();
+    assert_eq!(
+        failed, 3,
+        "only the three sessions of a missing user fail: {results:?}"
+    );
+    assert!(
+        results
+            .iter()
+            .filter_map(|r| r.as_ref().ok())
+            .all(|login| *login)
+    );
+    assert_eq!(store.count_users().await.unwrap(), 57);
 }
 
 async fn same_user_upserted_concurrently(store: Arc<dyn Store>) {

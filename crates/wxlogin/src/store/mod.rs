@@ -12,6 +12,7 @@ mod postgres;
 mod shared;
 mod sql;
 mod sqlite;
+mod sqlite_batch;
 
 use std::sync::Arc;
 

@@ -11,7 +11,8 @@ use sqlx::migrate::Migrator;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::{AssertSqlSafe, Connection, Executor, PgConnection, PgPool};
 
-use super::StoreError;
+use super::sql::{self, TicketRow, UserRow};
+use super::{NewSession, StoreError, TicketRecord, UserRecord, UserUpsert};
 
 static MIGRATOR: Migrator = sqlx::migrate!("./migrations/postgres");
 
@@ -102,11 +103,109 @@ fn quote_ident(name: &str) -> String {
 
 super::shared::impl_store! {
     store: PgStore,
-    connection: PgConnection,
     writer: pool,
     reader: pool,
     begin: begin(),
     ping_timeout: PING_TIMEOUT,
+}
+
+/// The login writes as plain transactions: PostgreSQL serves many connections at once, so there is nothing to
+/// batch.
+impl PgStore {
+    async fn login_write(
+        &self,
+        user: UserUpsert,
+        session: NewSession,
+    ) -> Result<UserRecord, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        let user = upsert_user(
+            &mut tx,
+            &user.appid,
+            &user.openid,
+            &user.unionid,
+            &user.phone_enc,
+            &user.phone_hash,
+            user.now,
+        )
+        .await?;
+        insert_session(&mut tx, user.id, &session).await?;
+        tx.commit().await?;
+        Ok(user)
+    }
+
+    async fn session_write(&self, user_id: i64, session: NewSession) -> Result<(), StoreError> {
+        let mut conn = self.pool.acquire().await?;
+        insert_session(&mut conn, user_id, &session).await?;
+        Ok(())
+    }
+
+    async fn ticket_login_write(
+        &self,
+        ticket_hash: [u8; 32],
+        phone_enc: Vec<u8>,
+        phone_hash: Vec<u8>,
+        session: NewSession,
+    ) -> Result<Option<UserRecord>, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        let ticket: Option<TicketRow> = sqlx::query_as(sql::CONSUME_TICKET)
+            .bind(&ticket_hash[..])
+            .bind(session.now)
+            .fetch_optional(&mut *tx)
+            .await?;
+        let Some(ticket) = ticket.map(TicketRecord::from) else {
+            tx.rollback().await?;
+            return Ok(None);
+        };
+        let user = upsert_user(
+            &mut tx,
+            &ticket.appid,
+            &ticket.openid,
+            &ticket.unionid,
+            &phone_enc,
+            &phone_hash,
+            session.now,
+        )
+        .await?;
+        insert_session(&mut tx, user.id, &session).await?;
+        tx.commit().await?;
+        Ok(Some(user))
+    }
+}
+
+async fn upsert_user(
+    conn: &mut PgConnection,
+    appid: &str,
+    openid: &str,
+    unionid: &Option<String>,
+    phone_enc: &[u8],
+    phone_hash: &[u8],
+    now: i64,
+) -> Result<UserRecord, sqlx::Error> {
+    let row: UserRow = sqlx::query_as(sql::UPSERT_USER)
+        .bind(appid)
+        .bind(openid)
+        .bind(unionid)
+        .bind(phone_enc)
+        .bind(phone_hash)
+        .bind(now)
+        .fetch_one(conn)
+        .await?;
+    Ok(UserRecord::from(row))
+}
+
+async fn insert_session(
+    conn: &mut PgConnection,
+    user_id: i64,
+    session: &NewSession,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(sql::INSERT_SESSION)
+        .bind(&session.token_hash[..])
+        .bind(user_id)
+        .bind(session.now)
+        .bind(session.expires_at)
+        .execute(conn)
+        .await?;
+    Ok(())
 }
 
 #[cfg(test)]

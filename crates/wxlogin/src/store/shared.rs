@@ -1,12 +1,13 @@
 //! The [`Store`](super::Store) implementation, written once for both backends. The SQL is portable
 //! (`$N` placeholders, `ON CONFLICT … DO UPDATE`, `RETURNING`); what differs is which pool serves reads and
-//! writes and how a write transaction begins (SQLite: `BEGIN IMMEDIATE` on its single writer connection).
-//! sqlx's generic executor bounds over two databases are heavier than this macro, hence the macro.
+//! writes. The three login writes (a user with its session, a ticket turned into a user, a session) are each
+//! backend's own (`login_write`, `ticket_login_write`, `session_write`): PostgreSQL runs them as plain
+//! transactions, SQLite batches them (group commit, see `sqlite_batch`). sqlx's generic executor bounds over two
+//! databases are heavier than this macro, hence the macro.
 
 macro_rules! impl_store {
     (
         store: $store:ty,
-        connection: $conn:ty,
         writer: $writer:ident,
         reader: $reader:ident,
         begin: $begin:ident($($arg:expr),*),
@@ -28,26 +29,21 @@ macro_rules! impl_store {
                 user: $crate::store::UserUpsert,
                 session: $crate::store::NewSession,
             ) -> Result<$crate::store::UserRecord, $crate::store::StoreError> {
-                let mut tx = self.$writer.$begin($($arg),*).await?;
-                let row: $crate::store::sql::UserRow = sqlx::query_as($crate::store::sql::UPSERT_USER)
-                    .bind(&user.appid)
-                    .bind(&user.openid)
-                    .bind(&user.unionid)
-                    .bind(&user.phone_enc)
-                    .bind(&user.phone_hash)
-                    .bind(user.now)
-                    .fetch_one(&mut *tx)
-                    .await?;
-                let user = $crate::store::UserRecord::from(row);
-                insert_session(&mut tx, user.id, &session).await?;
-                tx.commit().await?;
-                Ok(user)
+                self.login_write(user, session).await
             }
 
             async fn create_session(&self, user_id: i64, session: $crate::store::NewSession) -> Result<(), $crate::store::StoreError> {
-                let mut conn = self.$writer.acquire().await?;
-                insert_session(&mut conn, user_id, &session).await?;
-                Ok(())
+                self.session_write(user_id, session).await
+            }
+
+            async fn consume_ticket_with_user(
+                &self,
+                ticket_hash: &[u8; 32],
+                phone_enc: Vec<u8>,
+                phone_hash: Vec<u8>,
+                session: $crate::store::NewSession,
+            ) -> Result<Option<$crate::store::UserRecord>, $crate::store::StoreError> {
+                self.ticket_login_write(*ticket_hash, phone_enc, phone_hash, session).await
             }
 
             async fn session_user(
@@ -97,38 +93,6 @@ macro_rules! impl_store {
                 Ok(row.map($crate::store::TicketRecord::from))
             }
 
-            async fn consume_ticket_with_user(
-                &self,
-                ticket_hash: &[u8; 32],
-                phone_enc: Vec<u8>,
-                phone_hash: Vec<u8>,
-                session: $crate::store::NewSession,
-            ) -> Result<Option<$crate::store::UserRecord>, $crate::store::StoreError> {
-                let mut tx = self.$writer.$begin($($arg),*).await?;
-                let ticket: Option<$crate::store::sql::TicketRow> = sqlx::query_as($crate::store::sql::CONSUME_TICKET)
-                    .bind(&ticket_hash[..])
-                    .bind(session.now)
-                    .fetch_optional(&mut *tx)
-                    .await?;
-                let Some(ticket) = ticket.map($crate::store::TicketRecord::from) else {
-                    tx.rollback().await?;
-                    return Ok(None);
-                };
-                let row: $crate::store::sql::UserRow = sqlx::query_as($crate::store::sql::UPSERT_USER)
-                    .bind(&ticket.appid)
-                    .bind(&ticket.openid)
-                    .bind(&ticket.unionid)
-                    .bind(&phone_enc)
-                    .bind(&phone_hash)
-                    .bind(session.now)
-                    .fetch_one(&mut *tx)
-                    .await?;
-                let user = $crate::store::UserRecord::from(row);
-                insert_session(&mut tx, user.id, &session).await?;
-                tx.commit().await?;
-                Ok(Some(user))
-            }
-
             async fn update_phone(
                 &self,
                 user_id: i64,
@@ -176,20 +140,6 @@ macro_rules! impl_store {
             }
         }
 
-        async fn insert_session(
-            conn: &mut $conn,
-            user_id: i64,
-            session: &$crate::store::NewSession,
-        ) -> Result<(), sqlx::Error> {
-            sqlx::query($crate::store::sql::INSERT_SESSION)
-                .bind(&session.token_hash[..])
-                .bind(user_id)
-                .bind(session.now)
-                .bind(session.expires_at)
-                .execute(conn)
-                .await?;
-            Ok(())
-        }
     };
 }
 

@@ -9,6 +9,7 @@ macro_rules! user_columns {
         "id, appid, openid, unionid, phone_enc, phone_hash, created_at, updated_at"
     };
 }
+pub(super) use user_columns;
 
 /// $1 appid, $2 openid.
 pub const FIND_USER: &str = concat!(
@@ -21,17 +22,25 @@ pub const FIND_USER: &str = concat!(
 ///
 /// One statement, so concurrent logins of the same new user cannot both try to insert: the loser of the race
 /// takes the DO UPDATE branch instead of failing on the unique key. A `NULL` unionid keeps the stored one.
-pub const UPSERT_USER: &str = concat!(
-    "INSERT INTO users (appid, openid, unionid, phone_enc, phone_hash, created_at, updated_at) \
-     VALUES ($1, $2, $3, $4, $5, $6, $6) \
-     ON CONFLICT (appid, openid) DO UPDATE SET \
-         unionid = COALESCE(excluded.unionid, users.unionid), \
-         phone_enc = excluded.phone_enc, \
-         phone_hash = excluded.phone_hash, \
-         updated_at = excluded.updated_at \
-     RETURNING ",
-    user_columns!()
-);
+pub const UPSERT_USER: &str = upsert_user!();
+
+/// [`UPSERT_USER`]'s text as a macro, so other statements can be appended to it at compile time.
+macro_rules! upsert_user {
+    () => {
+        concat!(
+            "INSERT INTO users (appid, openid, unionid, phone_enc, phone_hash, created_at, updated_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $6) \
+             ON CONFLICT (appid, openid) DO UPDATE SET \
+                 unionid = COALESCE(excluded.unionid, users.unionid), \
+                 phone_enc = excluded.phone_enc, \
+                 phone_hash = excluded.phone_hash, \
+                 updated_at = excluded.updated_at \
+             RETURNING ",
+            $crate::store::sql::user_columns!()
+        )
+    };
+}
+pub(super) use upsert_user;
 
 /// $1 token_hash, $2 user_id, $3 now, $4 expires_at.
 pub const INSERT_SESSION: &str =

@@ -16,6 +16,7 @@ use sqlx::migrate::Migrator;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 
 use super::StoreError;
+use super::sqlite_batch::{Batcher, Login, Write};
 
 static MIGRATOR: Migrator = sqlx::migrate!("./migrations/sqlite");
 
@@ -32,6 +33,64 @@ pub struct SqliteStore {
     writer: SqlitePool,
     /// Read-only (`query_only`) connections. For an in-memory database, the writer's pool again.
     reader: SqlitePool,
+    /// The login writes, committed in groups on the writer connection.
+    batcher: Batcher,
+}
+
+impl SqliteStore {
+    async fn login_write(
+        &self,
+        user: super::UserUpsert,
+        session: super::NewSession,
+    ) -> Result<super::UserRecord, StoreError> {
+        let user = Login {
+            appid: user.appid,
+            openid: user.openid,
+            unionid: user.unionid,
+            phone_enc: user.phone_enc,
+            phone_hash: user.phone_hash,
+            now: user.now,
+        };
+        self.batcher
+            .submit(|reply| Write::Login {
+                user,
+                session,
+                reply,
+            })
+            .await
+    }
+
+    async fn session_write(
+        &self,
+        user_id: i64,
+        session: super::NewSession,
+    ) -> Result<(), StoreError> {
+        self.batcher
+            .submit(|reply| Write::Session {
+                user_id,
+                session,
+                reply,
+            })
+            .await
+    }
+
+    async fn ticket_login_write(
+        &self,
+        ticket_hash: [u8; 32],
+        phone_enc: Vec<u8>,
+        phone_hash: Vec<u8>,
+        session: super::NewSession,
+    ) -> Result<Option<super::UserRecord>, StoreError> {
+        self.batcher
+            .submit(|reply| Write::Ticket {
+                ticket_hash,
+                phone_enc,
+                phone_hash,
+                session,
+                reply,
+            })
+            .await
+    }
 }
 
 impl SqliteStore {
@@ -61,6 +120,7 @@ impl SqliteStore {
                 .await?;
             MIGRATOR.run(&pool).await?;
             return Ok(SqliteStore {
+                batcher: Batcher::start(pool.clone()),
                 writer: pool.clone(),
                 reader: pool,
             });
@@ -73,19 +133,27 @@ impl SqliteStore {
             // In WAL mode NORMAL never corrupts the database; a power loss may lose the last commits.
             .synchronous(SqliteSynchronous::Normal);
 
+        // No ping before each use: a connection to a local file does not go stale, and on sqlx's SQLite driver a
+        // ping is one more round trip to the connection's thread.
         let writer = SqlitePoolOptions::new()
             .max_connections(1)
+            .test_before_acquire(false)
             .acquire_timeout(ACQUIRE_TIMEOUT)
             .connect_with(options.clone())
             .await?;
         MIGRATOR.run(&writer).await?;
         let reader = SqlitePoolOptions::new()
             .max_connections(READERS)
+            .test_before_acquire(false)
             .acquire_timeout(ACQUIRE_TIMEOUT)
             .connect_with(options.pragma("query_only", "ON"))
             .await?;
         tracing::info!(path = %path.display(), "opened SQLite store");
-        Ok(SqliteStore { writer, reader })
+        Ok(SqliteStore {
+            batcher: Batcher::start(writer.clone()),
+            writer,
+            reader,
+        })
     }
 }
 
@@ -114,7 +182,6 @@ fn prepare_file(path: &Path) -> std::io::Result<()> {
 
 super::shared::impl_store! {
     store: SqliteStore,
-    connection: sqlx::SqliteConnection,
     writer: writer,
     reader: reader,
     begin: begin_with("BEGIN IMMEDIATE"),
