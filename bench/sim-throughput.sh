@@ -18,6 +18,7 @@ sim_pid=$!
 for _ in $(seq 1 50); do curl -fsS http://127.0.0.1:$port/sandbox/v1/stats >/dev/null 2>&1 && break; sleep 0.1; done
 # Enough codes for a generous upper bound of 120k requests/s.
 need=$((secs * 120000))
+touch "$work/codes"
 while [ "$(wc -l <"$work/codes" 2>/dev/null || echo 0)" -lt "$need" ]; do
   curl -fsS -X POST http://127.0.0.1:$port/sandbox/v1/batch -d '{"count":100000}' | jq -r '.items[].phoneCode' >>"$work/codes"
 done
