@@ -16,7 +16,7 @@ use sqlx::migrate::Migrator;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 
 use super::StoreError;
-use super::sqlite_batch::{Batcher, Login, Write};
+use super::sqlite_batch::{Batcher, Write};
 
 static MIGRATOR: Migrator = sqlx::migrate!("./migrations/sqlite");
 
@@ -43,14 +43,6 @@ impl SqliteStore {
         user: super::UserUpsert,
         session: super::NewSession,
     ) -> Result<super::UserRecord, StoreError> {
-        let user = Login {
-            appid: user.appid,
-            openid: user.openid,
-            unionid: user.unionid,
-            phone_enc: user.phone_enc,
-            phone_hash: user.phone_hash,
-            now: user.now,
-        };
         self.batcher
             .submit(|reply| Write::Login {
                 user,

@@ -13,7 +13,7 @@
 //! transaction, so one bad write never fails the others, and a login is still all or nothing.
 
 use super::sql::{self, TicketRow, UserRow};
-use super::{NewSession, StoreError, TicketRecord, UserRecord};
+use super::{NewSession, StoreError, TicketRecord, UserRecord, UserUpsert};
 use sqlx::{Connection, SqliteConnection, SqlitePool};
 use tokio::sync::{mpsc, oneshot};
 
@@ -34,7 +34,7 @@ const LOGIN: &str = concat!(
 /// One login write.
 pub(super) enum Write {
     Login {
-        user: Login,
+        user: UserUpsert,
         session: NewSession,
         reply: oneshot::Sender<Result<UserRecord, StoreError>>,
     },
@@ -50,16 +50,6 @@ pub(super) enum Write {
         session: NewSession,
         reply: oneshot::Sender<Result<(), StoreError>>,
     },
-}
-
-/// The user half of a login write.
-pub(super) struct Login {
-    pub appid: String,
-    pub openid: String,
-    pub unionid: Option<String>,
-    pub phone_enc: Vec<u8>,
-    pub phone_hash: Vec<u8>,
-    pub now: i64,
 }
 
 enum Outcome {
@@ -178,7 +168,7 @@ async fn apply(conn: &mut SqliteConnection, write: &Write) -> Result<Outcome, St
             match ticket.map(TicketRecord::from) {
                 None => Outcome::Ticket(None),
                 Some(t) => {
-                    let user = Login {
+                    let user = UserUpsert {
                         appid: t.appid,
                         openid: t.openid,
                         unionid: t.unionid,
@@ -207,7 +197,7 @@ async fn apply(conn: &mut SqliteConnection, write: &Write) -> Result<Outcome, St
 
 async fn login(
     conn: &mut SqliteConnection,
-    user: &Login,
+    user: &UserUpsert,
     session: &NewSession,
 ) -> Result<UserRecord, StoreError> {
     let rows: Vec<UserRow> = sqlx::query_as(LOGIN)
