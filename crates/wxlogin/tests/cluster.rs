@@ -6,6 +6,8 @@
 //! With WXLOGIN_TEST_POSTGRES and WXLOGIN_TEST_REDIS set (CI sets both) the test must run; without them it skips
 //! with a message when either server is absent.
 
+mod common;
+
 use serde_json::{Value, json};
 use sqlx::{Connection, Executor, PgConnection};
 use std::process::{Child, Command, Stdio};
@@ -17,14 +19,6 @@ use tokio::net::{TcpListener, TcpStream};
 const PG: &str = "postgres://postgres@127.0.0.1:5432/test";
 const REDIS: &str = "redis://127.0.0.1:6379/";
 const DATA_KEY: &str = "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=";
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
 
 /// Kills its process when dropped, so a failed assertion leaves nothing running.
 struct Proc(Child);
@@ -200,17 +194,6 @@ impl Cluster {
     }
 }
 
-async fn wait_http(http: &reqwest::Client, url: &str) {
-    let started = Instant::now();
-    while http.get(url).send().await.is_err() {
-        assert!(
-            started.elapsed() < Duration::from_secs(30),
-            "{url} did not come up"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
-
 async fn start_cluster(db_port: u16, lease: &str) -> Cluster {
     let bin = env!("CARGO_BIN_EXE_wxlogin");
     let appid = format!("wx{:016x}", rand::random::<u64>());
@@ -221,7 +204,7 @@ async fn start_cluster(db_port: u16, lease: &str) -> Cluster {
         .await
         .unwrap();
 
-    let sim_port = free_port();
+    let sim_port = common::free_port();
     let sim_proc = Proc(
         Command::new(bin)
             .args([
@@ -241,14 +224,14 @@ async fn start_cluster(db_port: u16, lease: &str) -> Cluster {
         .timeout(Duration::from_secs(30))
         .build()
         .unwrap();
-    wait_http(&http, &format!("{sim}/sandbox/v1/stats")).await;
+    common::wait_up(&http, &format!("{sim}/sandbox/v1/stats")).await;
 
     let database_url =
         format!("postgres://postgres@127.0.0.1:{db_port}/test?options=-c%20search_path%3D{schema}");
     let mut instances = Vec::new();
     let mut urls = Vec::new();
     for i in 0..3 {
-        let port = free_port();
+        let port = common::free_port();
         let dir = std::env::temp_dir().join(format!("wxlogin-cluster-{schema}-{i}"));
         let child = Command::new(bin)
             .args([
@@ -279,7 +262,7 @@ async fn start_cluster(db_port: u16, lease: &str) -> Cluster {
         urls.push(format!("http://127.0.0.1:{port}"));
     }
     for url in &urls {
-        wait_http(&http, &format!("{url}/healthz")).await;
+        common::wait_up(&http, &format!("{url}/healthz")).await;
     }
     Cluster {
         http,

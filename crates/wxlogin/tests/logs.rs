@@ -5,48 +5,21 @@ mod common;
 
 use serde_json::{Value, json};
 use std::io::Read;
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
+use std::process::Stdio;
 
 #[tokio::test]
 async fn logs_hold_no_secret_and_no_full_phone() {
     let dir = common::temp_dir("logs");
-    let port = free_port();
     let log_path = dir.join("out.log");
     let log = std::fs::File::create(&log_path).unwrap();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_wxlogin"))
-        .args([
-            "serve",
-            "--listen",
-            &format!("127.0.0.1:{port}"),
-            "--data-dir",
-        ])
-        .arg(&dir)
-        .env("RUST_LOG", "trace")
-        .env_remove("WX_APPID")
-        .env_remove("WX_SECRET")
-        .stdout(Stdio::from(log.try_clone().unwrap()))
-        .stderr(Stdio::from(log))
-        .spawn()
-        .unwrap();
-    let base = format!("http://127.0.0.1:{port}");
+    let (mut child, base) = common::sandbox_binary(
+        &dir,
+        "trace",
+        Stdio::from(log.try_clone().unwrap()),
+        Stdio::from(log),
+    )
+    .await;
     let http = reqwest::Client::new();
-    let started = Instant::now();
-    while http.get(format!("{base}/healthz")).send().await.is_err() {
-        assert!(
-            started.elapsed() < Duration::from_secs(20),
-            "service did not start"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
     let post = |path: &str, body: Value, bearer: Option<String>| {
         let mut r = http.post(format!("{base}{path}")).json(&body);
         if let Some(t) = bearer {

@@ -1,6 +1,8 @@
 //! SIGTERM stops the real binary gracefully: a login already in flight (held up by a slow WeChat) finishes with
 //! a 200, then the process exits 0.
 
+mod common;
+
 use serde_json::{Value, json};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -12,35 +14,9 @@ async fn sigterm_lets_in_flight_logins_finish() {
         std::process::id(),
         rand::random::<u32>()
     ));
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_wxlogin"))
-        .args([
-            "serve",
-            "--listen",
-            &format!("127.0.0.1:{port}"),
-            "--data-dir",
-        ])
-        .arg(&dir)
-        .env_remove("WX_APPID")
-        .env_remove("WX_SECRET")
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::null())
-        .spawn()
-        .unwrap();
-    let base = format!("http://127.0.0.1:{port}");
+    let (mut child, base) =
+        common::sandbox_binary(&dir, "warn", Stdio::null(), Stdio::inherit()).await;
     let http = reqwest::Client::new();
-    let started = Instant::now();
-    while http.get(format!("{base}/healthz")).send().await.is_err() {
-        assert!(
-            started.elapsed() < Duration::from_secs(20),
-            "service did not start"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
     let post = |path: &str, body: Value| http.post(format!("{base}{path}")).json(&body).send();
     let user: Value = post("/sandbox/v1/users", json!({ "phoneNumber": "13800138123" }))
         .await

@@ -157,3 +157,52 @@ pub fn assert_error(answer: &(u16, Value), status: u16, error: &str) {
     assert!(!body["msg"].as_str().unwrap_or("").is_empty(), "{body}");
     assert_eq!(body["error"], error, "{body}");
 }
+
+/// A port that was free a moment ago (for a child process that binds it itself).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// Waits until `url` answers at all (a child process is up).
+pub async fn wait_up(http: &reqwest::Client, url: &str) {
+    let started = std::time::Instant::now();
+    while http.get(url).send().await.is_err() {
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(30),
+            "{url} did not come up"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+}
+
+/// The real `wxlogin serve` binary in sandbox mode on a free port, up and answering; returns it and its base URL.
+pub async fn sandbox_binary(
+    data_dir: &std::path::Path,
+    rust_log: &str,
+    stdout: std::process::Stdio,
+    stderr: std::process::Stdio,
+) -> (std::process::Child, String) {
+    let port = free_port();
+    let child = std::process::Command::new(env!("CARGO_BIN_EXE_wxlogin"))
+        .args([
+            "serve",
+            "--listen",
+            &format!("127.0.0.1:{port}"),
+            "--data-dir",
+        ])
+        .arg(data_dir)
+        .env("RUST_LOG", rust_log)
+        .env_remove("WX_APPID")
+        .env_remove("WX_SECRET")
+        .stdout(stdout)
+        .stderr(stderr)
+        .spawn()
+        .unwrap();
+    let base = format!("http://127.0.0.1:{port}");
+    wait_up(&reqwest::Client::new(), &format!("{base}/healthz")).await;
+    (child, base)
+}
