@@ -19,6 +19,11 @@ impl Sim {
         let running = wxsim::spawn(wxsim::SimConfig::with_apps(vec![app.clone()]))
             .await
             .expect("simulator starts");
+        // The simulator's rate limits count in fixed minute windows (daily quotas from midnight UTC+8): start just
+        // past a midnight so no window boundary falls inside a test.
+        let now = running.sim.now();
+        let next_midnight = ((now + 8 * 3600) / 86_400 + 1) * 86_400 - 8 * 3600;
+        running.sim.advance_clock(next_midnight - now + 1);
         Self { running, app }
     }
 

@@ -17,6 +17,12 @@ pub async fn start() -> TestSim {
 
 pub async fn start_with(config: SimConfig) -> TestSim {
     let running = spawn(config).await.expect("simulator starts");
+    // Rate limits count in fixed minute windows and daily quotas reset at midnight UTC+8: start every test just
+    // past such a midnight, so no window boundary falls inside a test however slow the machine.
+    let now = running.sim.now();
+    let day = 86_400;
+    let next_midnight = ((now + 8 * 3600) / day + 1) * day - 8 * 3600;
+    running.sim.advance_clock(next_midnight - now + 1);
     let app = running.sim.apps()[0].clone();
     TestSim {
         running,
