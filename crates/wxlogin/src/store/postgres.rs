@@ -11,8 +11,8 @@ use sqlx::migrate::Migrator;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::{AssertSqlSafe, Connection, Executor, PgConnection, PgPool};
 
-use super::sql::{self, TicketRow, UserRow};
-use super::{NewSession, StoreError, TicketRecord, UserRecord, UserUpsert};
+use super::sql::{self, UserRow};
+use super::{NewSession, StoreError, UserRecord, UserUpsert};
 
 static MIGRATOR: Migrator = sqlx::migrate!("./migrations/postgres");
 
@@ -109,33 +109,37 @@ super::shared::impl_store! {
     ping_timeout: PING_TIMEOUT,
 }
 
-/// The login writes as plain transactions: PostgreSQL serves many connections at once, so there is nothing to
-/// batch.
+/// The login writes, each one statement: data-modifying CTEs let PostgreSQL upsert the user and insert its
+/// session (and consume the ticket) in a single round trip, atomically, instead of BEGIN, two or three statements
+/// and COMMIT over the network.
 impl PgStore {
     async fn login_write(
         &self,
         user: UserUpsert,
         session: NewSession,
     ) -> Result<UserRecord, StoreError> {
-        let mut tx = self.pool.begin().await?;
-        let user = upsert_user(
-            &mut tx,
-            &user.appid,
-            &user.openid,
-            &user.unionid,
-            &user.phone_enc,
-            &user.phone_hash,
-            user.now,
-        )
-        .await?;
-        insert_session(&mut tx, user.id, &session).await?;
-        tx.commit().await?;
-        Ok(user)
+        let row: UserRow = sqlx::query_as(LOGIN)
+            .bind(&user.appid)
+            .bind(&user.openid)
+            .bind(&user.unionid)
+            .bind(&user.phone_enc)
+            .bind(&user.phone_hash)
+            .bind(user.now)
+            .bind(&session.token_hash[..])
+            .bind(session.expires_at)
+            .fetch_one(&self.pool)
+            .await?;
+        Ok(UserRecord::from(row))
     }
 
     async fn session_write(&self, user_id: i64, session: NewSession) -> Result<(), StoreError> {
-        let mut conn = self.pool.acquire().await?;
-        insert_session(&mut conn, user_id, &session).await?;
+        sqlx::query(sql::INSERT_SESSION)
+            .bind(&session.token_hash[..])
+            .bind(user_id)
+            .bind(session.now)
+            .bind(session.expires_at)
+            .execute(&self.pool)
+            .await?;
         Ok(())
     }
 
@@ -146,67 +150,48 @@ impl PgStore {
         phone_hash: Vec<u8>,
         session: NewSession,
     ) -> Result<Option<UserRecord>, StoreError> {
-        let mut tx = self.pool.begin().await?;
-        let ticket: Option<TicketRow> = sqlx::query_as(sql::CONSUME_TICKET)
+        let row: Option<UserRow> = sqlx::query_as(TICKET_LOGIN)
             .bind(&ticket_hash[..])
             .bind(session.now)
-            .fetch_optional(&mut *tx)
+            .bind(&phone_enc)
+            .bind(&phone_hash)
+            .bind(&session.token_hash[..])
+            .bind(session.expires_at)
+            .fetch_optional(&self.pool)
             .await?;
-        let Some(ticket) = ticket.map(TicketRecord::from) else {
-            tx.rollback().await?;
-            return Ok(None);
-        };
-        let user = upsert_user(
-            &mut tx,
-            &ticket.appid,
-            &ticket.openid,
-            &ticket.unionid,
-            &phone_enc,
-            &phone_hash,
-            session.now,
-        )
-        .await?;
-        insert_session(&mut tx, user.id, &session).await?;
-        tx.commit().await?;
-        Ok(Some(user))
+        Ok(row.map(UserRecord::from))
     }
 }
 
-async fn upsert_user(
-    conn: &mut PgConnection,
-    appid: &str,
-    openid: &str,
-    unionid: &Option<String>,
-    phone_enc: &[u8],
-    phone_hash: &[u8],
-    now: i64,
-) -> Result<UserRecord, sqlx::Error> {
-    let row: UserRow = sqlx::query_as(sql::UPSERT_USER)
-        .bind(appid)
-        .bind(openid)
-        .bind(unionid)
-        .bind(phone_enc)
-        .bind(phone_hash)
-        .bind(now)
-        .fetch_one(conn)
-        .await?;
-    Ok(UserRecord::from(row))
-}
+/// The user upsert of `sql::upsert_user!` ($1–$6) and the session ($7 token_hash, $8 expires_at) in one statement.
+const LOGIN: &str = concat!(
+    "WITH u AS (",
+    sql::upsert_user!(),
+    "), s AS (INSERT INTO sessions (token_hash, user_id, created_at, expires_at) SELECT $7, id, $6, $8 FROM u) \
+     SELECT ",
+    sql::user_columns!(),
+    " FROM u"
+);
 
-async fn insert_session(
-    conn: &mut PgConnection,
-    user_id: i64,
-    session: &NewSession,
-) -> Result<(), sqlx::Error> {
-    sqlx::query(sql::INSERT_SESSION)
-        .bind(&session.token_hash[..])
-        .bind(user_id)
-        .bind(session.now)
-        .bind(session.expires_at)
-        .execute(conn)
-        .await?;
-    Ok(())
-}
+/// $1 ticket_hash, $2 now, $3 phone_enc, $4 phone_hash, $5 token_hash, $6 expires_at. No row when the ticket is
+/// unknown, used or expired; of concurrent consumers, the ones that wait on the ticket's row lock find it gone.
+const TICKET_LOGIN: &str = concat!(
+    "WITH t AS (DELETE FROM login_tickets WHERE ticket_hash = $1 AND expires_at > $2 \
+         RETURNING appid, openid, unionid), \
+     u AS (INSERT INTO users (appid, openid, unionid, phone_enc, phone_hash, created_at, updated_at) \
+         SELECT appid, openid, unionid, $3, $4, $2, $2 FROM t \
+         ON CONFLICT (appid, openid) DO UPDATE SET \
+             unionid = COALESCE(excluded.unionid, users.unionid), \
+             phone_enc = excluded.phone_enc, \
+             phone_hash = excluded.phone_hash, \
+             updated_at = excluded.updated_at \
+         RETURNING ",
+    sql::user_columns!(),
+    "), s AS (INSERT INTO sessions (token_hash, user_id, created_at, expires_at) SELECT $5, id, $2, $6 FROM u) \
+     SELECT ",
+    sql::user_columns!(),
+    " FROM u"
+);
 
 #[cfg(test)]
 mod tests {

@@ -22,9 +22,8 @@ pub const FIND_USER: &str = concat!(
 ///
 /// One statement, so concurrent logins of the same new user cannot both try to insert: the loser of the race
 /// takes the DO UPDATE branch instead of failing on the unique key. A `NULL` unionid keeps the stored one.
-pub const UPSERT_USER: &str = upsert_user!();
-
-/// [`UPSERT_USER`]'s text as a macro, so other statements can be appended to it at compile time.
+// (The upsert is a macro rather than a constant so each backend can build its login statement around it at
+// compile time: SQLite appends the session insert, PostgreSQL wraps both in CTEs.)
 macro_rules! upsert_user {
     () => {
         concat!(
