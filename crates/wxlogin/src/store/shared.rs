@@ -1,9 +1,9 @@
 //! The [`Store`](super::Store) implementation, written once for both backends. The SQL is portable
 //! (`$N` placeholders, `ON CONFLICT … DO UPDATE`, `RETURNING`); what differs is which pool serves reads and
 //! writes. The three login writes (a user with its session, a ticket turned into a user, a session) are each
-//! backend's own (`login_write`, `ticket_login_write`, `session_write`): PostgreSQL runs each as one
-//! statement (data-modifying CTEs), SQLite batches them (group commit, see `sqlite_batch`). sqlx's generic executor bounds over two
-//! databases are heavier than this macro, hence the macro.
+//! backend's own (`login_write`, `ticket_login_write`, `session_write`): PostgreSQL runs each as one statement
+//! (data-modifying CTEs), SQLite batches them (group commit, see `sqlite_batch`). sqlx's generic executor bounds
+//! over two databases are heavier than this macro, hence the macro.
 
 macro_rules! impl_store {
     (
