@@ -84,10 +84,11 @@ pub async fn start(
     let (wechat_config, sim, cipher) = match &settings.credentials {
         None => {
             std::fs::create_dir_all(&settings.data_dir).map_err(StartError::DataDir)?;
-            let app =
-                crate::sandbox::load_or_create_app(&settings.data_dir.join("sandbox-app.json"))
+            let sim_config =
+                crate::sandbox::load_or_create_config(&settings.data_dir.join("sandbox-app.json"))
                     .map_err(StartError::DataDir)?;
-            let sim = wxsim::Simulator::new(wxsim::SimConfig::with_apps(vec![app.clone()]));
+            let app = sim_config.apps[0].clone();
+            let sim = wxsim::Simulator::new(sim_config);
             // The client reaches the simulator over real HTTP, through this very listener: the same code path
             // as production, only the base URL differs.
             let host = if addr.ip().is_unspecified() {

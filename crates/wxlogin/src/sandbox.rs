@@ -6,38 +6,51 @@ use axum::Router;
 use serde::{Deserialize, Serialize};
 use std::path::Path;
 
-/// The sandbox app's credentials, kept in the data dir so users and sessions stay valid across restarts.
+/// The sandbox app's credentials and the simulator's identity seed, kept in the data dir so stored users,
+/// sessions and the sandbox's WeChat users (same phone, same openid) stay valid across restarts.
 #[derive(Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
 struct StoredApp {
     appid: String,
     secret: String,
+    identity_seed: String,
 }
 
-/// Reads the sandbox app from `path`, or creates it (mode 0600).
-pub fn load_or_create_app(path: &Path) -> std::io::Result<wxsim::AppCredentials> {
-    match std::fs::read_to_string(path) {
-        Ok(text) => {
-            let app: StoredApp = serde_json::from_str(&text)
-                .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e))?;
-            Ok(wxsim::AppCredentials {
-                appid: app.appid,
-                secret: app.secret,
-            })
-        }
+/// The simulator configuration of sandbox mode, read from `path` or created there (mode 0600).
+pub fn load_or_create_config(path: &Path) -> std::io::Result<wxsim::SimConfig> {
+    let invalid = |why: String| {
+        std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            format!("{}: {why}", path.display()),
+        )
+    };
+    let stored: StoredApp = match std::fs::read_to_string(path) {
+        Ok(text) => serde_json::from_str(&text).map_err(|e| invalid(e.to_string()))?,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
             let app = wxsim::AppCredentials::generate();
+            let stored = StoredApp {
+                appid: app.appid,
+                secret: app.secret,
+                identity_seed: hex::encode(rand::random::<[u8; 32]>()),
+            };
             if let Some(dir) = path.parent() {
                 std::fs::create_dir_all(dir)?;
             }
-            let text = serde_json::to_string_pretty(&StoredApp {
-                appid: app.appid.clone(),
-                secret: app.secret.clone(),
-            })?;
-            crate::private_file::create(path, &text)?;
-            Ok(app)
+            crate::private_file::create(path, &serde_json::to_string_pretty(&stored)?)?;
+            stored
         }
-        Err(e) => Err(e),
-    }
+        Err(e) => return Err(e),
+    };
+    let seed: [u8; 32] = hex::decode(&stored.identity_seed)
+        .ok()
+        .and_then(|b| b.try_into().ok())
+        .ok_or_else(|| invalid("identitySeed must be 64 hex characters".into()))?;
+    let mut config = wxsim::SimConfig::with_apps(vec![wxsim::AppCredentials {
+        appid: stored.appid,
+        secret: stored.secret,
+    }]);
+    config.identity_seed = Some(seed);
+    Ok(config)
 }
 
 /// The `/sandbox` routes.

@@ -345,6 +345,16 @@ async fn a_session_survives_a_restart_and_no_phone_is_stored_in_clear() {
     let (status, me) = app.get("/api/v1/me", Some(&token)).await;
     assert_eq!(status, 200, "{me}");
     assert_eq!(me["data"]["phone"], "135****5678");
+    // The sandbox keeps its identity seed: the same phone is the same WeChat user after a restart, so a silent
+    // login recognises them with no phone code.
+    assert_eq!(app.user("13512345678").await, openid);
+    let (_, again) = app
+        .post(
+            "/api/v1/login",
+            json!({ "loginCode": app.login_code(&openid).await }),
+        )
+        .await;
+    assert_eq!(again["data"]["status"], "ok", "{again}");
 
     for entry in std::fs::read_dir(&dir).unwrap() {
         let path = entry.unwrap().path();

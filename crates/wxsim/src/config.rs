@@ -42,6 +42,10 @@ pub struct SimConfig {
     pub limits: Limits,
     /// Whether the apps are bound to an Open Platform account, i.e. whether jscode2session answers a `unionid`.
     pub open_platform: bool,
+    /// The secret openids and unionids are derived from. A person (phone number) gets the same openid per app
+    /// and the same unionid from every simulator with the same seed, so a sandbox that keeps its seed keeps its
+    /// users' identities across restarts. `None`: a random seed.
+    pub identity_seed: Option<[u8; 32]>,
 }
 
 impl Default for SimConfig {
@@ -50,6 +54,7 @@ impl Default for SimConfig {
             apps: Vec::new(),
             limits: Limits::default(),
             open_platform: true,
+            identity_seed: None,
         }
     }
 }

@@ -71,11 +71,22 @@ pub(crate) fn is_token_shaped(token: &str) -> bool {
             .all(|c| c.is_ascii_alphanumeric() || *c == b'-' || *c == b'_')
 }
 
-/// An openid: `o` + 27 URL-safe characters (28 in all, like WeChat's).
-pub(crate) fn new_openid() -> String {
+/// An openid: `o` + 27 URL-safe characters (28 in all, like WeChat's), derived from the person and the app with
+/// a per-simulator secret: like WeChat's, stable for a (user, app), different between apps, and meaningless
+/// without the secret.
+pub(crate) fn openid(seed: &[u8; 32], appid: &str, country_code: &str, phone: &str) -> String {
+    let mut mac =
+        <Hmac<Sha256> as KeyInit>::new_from_slice(seed).expect("HMAC takes any key length");
+    mac.update(b"openid:");
+    mac.update(appid.as_bytes());
+    mac.update(b":");
+    mac.update(country_code.as_bytes());
+    mac.update(b":");
+    mac.update(phone.as_bytes());
+    let digest = mac.finalize().into_bytes();
     let mut id = String::with_capacity(28);
     id.push('o');
-    URL_SAFE_NO_PAD.encode_string(random_bytes::<20>(), &mut id);
+    URL_SAFE_NO_PAD.encode_string(&digest[..20], &mut id);
     id
 }
 
@@ -195,7 +206,7 @@ mod tests {
         assert!(key.as_str().ends_with("=="));
         assert_eq!(STANDARD.decode(key.as_str()).unwrap().len(), 16);
 
-        assert_eq!(new_openid().len(), 28);
+        assert_eq!(openid(&[1; 32], "wx1", "86", "13800138000").len(), 28);
         let seed = new_seed();
         assert_eq!(
             unionid(&seed, "86", "13800138000"),

@@ -112,7 +112,7 @@ pub(crate) struct Inner {
     pub(crate) apps: Vec<AppState>,
     app_index: HashMap<String, u32>,
     pub(crate) open_platform: bool,
-    unionid_seed: [u8; 32],
+    identity_seed: [u8; 32],
     pub(crate) clock: Clock,
     pub(crate) limits: LimitsCell,
     pub(crate) routes: RouteTable,
@@ -167,7 +167,7 @@ impl Inner {
             apps,
             app_index,
             open_platform: config.open_platform,
-            unionid_seed: ids::new_seed(),
+            identity_seed: config.identity_seed.unwrap_or_else(ids::new_seed),
             clock: Clock::default(),
             limits: LimitsCell::new(&config.limits),
             routes: RouteTable::default(),
@@ -225,8 +225,13 @@ impl Inner {
             Entry::Occupied(existing) => Ok((Arc::clone(existing.get()), false)),
             Entry::Vacant(slot) => {
                 let user = Arc::new(User {
-                    openid: ids::new_openid(),
-                    unionid: ids::unionid(&self.unionid_seed, country_code, &req.phone_number),
+                    openid: ids::openid(
+                        &self.identity_seed,
+                        &app.creds.appid,
+                        country_code,
+                        &req.phone_number,
+                    ),
+                    unionid: ids::unionid(&self.identity_seed, country_code, &req.phone_number),
                     app: app.index,
                     pure_phone: req.phone_number.clone(),
                     country_code: country_code.to_owned(),

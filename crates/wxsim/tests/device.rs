@@ -382,3 +382,40 @@ async fn spawn_serves_on_loopback() {
         .await;
     assert!(gone.is_err(), "stopped");
 }
+
+#[tokio::test]
+async fn the_same_identity_seed_gives_a_person_the_same_ids_across_restarts() {
+    let apps = vec![
+        wxsim::AppCredentials::generate(),
+        wxsim::AppCredentials::generate(),
+    ];
+    let seeded = |seed: [u8; 32]| {
+        let mut config = wxsim::SimConfig::with_apps(apps.clone());
+        config.identity_seed = Some(seed);
+        wxsim::Simulator::new(config)
+    };
+    let new_user = |sim: &wxsim::Simulator, appid: &str| {
+        sim.create_user(wxsim::NewUser {
+            appid: Some(appid.into()),
+            phone_number: "13800138000".into(),
+            country_code: None,
+        })
+        .unwrap()
+    };
+    let (first, restarted, other) = (seeded([7; 32]), seeded([7; 32]), seeded([8; 32]));
+    let a = new_user(&first, &apps[0].appid);
+    assert_eq!(
+        new_user(&restarted, &apps[0].appid).openid,
+        a.openid,
+        "same seed, same person, same app: same openid"
+    );
+    assert_eq!(new_user(&restarted, &apps[0].appid).unionid, a.unionid);
+    let in_other_app = new_user(&first, &apps[1].appid);
+    assert_ne!(in_other_app.openid, a.openid, "openids differ between apps");
+    assert_eq!(in_other_app.unionid, a.unionid, "unionids do not");
+    assert_ne!(
+        new_user(&other, &apps[0].appid).openid,
+        a.openid,
+        "another seed, other ids"
+    );
+}
