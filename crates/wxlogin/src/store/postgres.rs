@@ -179,14 +179,8 @@ const TICKET_LOGIN: &str = concat!(
     "WITH t AS (DELETE FROM login_tickets WHERE ticket_hash = $1 AND expires_at > $2 \
          RETURNING appid, openid, unionid), \
      u AS (INSERT INTO users (appid, openid, unionid, phone_enc, phone_hash, created_at, updated_at) \
-         SELECT appid, openid, unionid, $3, $4, $2, $2 FROM t \
-         ON CONFLICT (appid, openid) DO UPDATE SET \
-             unionid = COALESCE(excluded.unionid, users.unionid), \
-             phone_enc = excluded.phone_enc, \
-             phone_hash = excluded.phone_hash, \
-             updated_at = excluded.updated_at \
-         RETURNING ",
-    sql::user_columns!(),
+         SELECT appid, openid, unionid, $3, $4, $2, $2 FROM t ",
+    sql::on_conflict_update_user!(),
     "), s AS (INSERT INTO sessions (token_hash, user_id, created_at, expires_at) SELECT $5, id, $2, $6 FROM u) \
      SELECT ",
     sql::user_columns!(),

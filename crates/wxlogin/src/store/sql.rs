@@ -28,8 +28,18 @@ macro_rules! upsert_user {
     () => {
         concat!(
             "INSERT INTO users (appid, openid, unionid, phone_enc, phone_hash, created_at, updated_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $6) \
-             ON CONFLICT (appid, openid) DO UPDATE SET \
+             VALUES ($1, $2, $3, $4, $5, $6, $6) ",
+            $crate::store::sql::on_conflict_update_user!()
+        )
+    };
+}
+
+/// What a login does to a user who exists already, and the row it answers: shared by every statement that
+/// upserts a user, so the rule (a `NULL` unionid keeps the stored one) lives in one place.
+macro_rules! on_conflict_update_user {
+    () => {
+        concat!(
+            "ON CONFLICT (appid, openid) DO UPDATE SET \
                  unionid = COALESCE(excluded.unionid, users.unionid), \
                  phone_enc = excluded.phone_enc, \
                  phone_hash = excluded.phone_hash, \
@@ -39,6 +49,7 @@ macro_rules! upsert_user {
         )
     };
 }
+pub(super) use on_conflict_update_user;
 pub(super) use upsert_user;
 
 /// $1 token_hash, $2 user_id, $3 now, $4 expires_at.
