@@ -48,6 +48,22 @@ pub enum Errcode {
     BadBody,
     /// `87009`: the session_key signature does not match.
     InvalidSignature,
+    /// `40243`: the AppSecret is frozen (`/cgi-bin/token`).
+    SecretFrozen,
+    /// `48001`: the app is not entitled to this API (e.g. the phone number API needs a verified, non-personal app).
+    ApiUnauthorized,
+    /// `50004`: the token route is forbidden for this account (`/cgi-bin/token`).
+    TokenForbidden,
+    /// `50007`: the account is frozen (`/cgi-bin/token`).
+    AccountFrozen,
+    /// `89501`: the token call waits for the administrator's confirmation (stable_token's table).
+    AdminConfirmPending,
+    /// `89503`: the token call needs the administrator's confirmation.
+    AdminConfirmRequired,
+    /// `89506`: the administrator refused twice in 24 hours: this IP is blocked for 24 hours.
+    AdminRefusedBlocked24h,
+    /// `89507`: the administrator refused: this IP is blocked for 1 hour.
+    AdminRefusedBlocked1h,
     /// Any other errcode, kept as is.
     Other(i64),
 }
@@ -77,6 +93,14 @@ impl Errcode {
             45011 => Self::RateLimited,
             47001 => Self::BadBody,
             87009 => Self::InvalidSignature,
+            40243 => Self::SecretFrozen,
+            48001 => Self::ApiUnauthorized,
+            50004 => Self::TokenForbidden,
+            50007 => Self::AccountFrozen,
+            89501 => Self::AdminConfirmPending,
+            89503 => Self::AdminConfirmRequired,
+            89506 => Self::AdminRefusedBlocked24h,
+            89507 => Self::AdminRefusedBlocked1h,
             other => Self::Other(other),
         }
     }
@@ -105,6 +129,14 @@ impl Errcode {
             Self::RateLimited => 45011,
             Self::BadBody => 47001,
             Self::InvalidSignature => 87009,
+            Self::SecretFrozen => 40243,
+            Self::ApiUnauthorized => 48001,
+            Self::TokenForbidden => 50004,
+            Self::AccountFrozen => 50007,
+            Self::AdminConfirmPending => 89501,
+            Self::AdminConfirmRequired => 89503,
+            Self::AdminRefusedBlocked24h => 89506,
+            Self::AdminRefusedBlocked1h => 89507,
             Self::Other(code) => code,
         }
     }
@@ -117,7 +149,9 @@ impl Errcode {
         )
     }
 
-    /// The deployment is misconfigured (wrong AppID/secret, IP allow-list): never retried, an operator must act.
+    /// A problem of the deployment, not of the user or the moment: wrong AppID/secret, IP allow-list, a frozen
+    /// secret or account, an API the app is not entitled to, the app's daily quota used up, the administrator's
+    /// confirmation of the token call (the 8950x family). Never retried; an operator must act.
     pub fn is_configuration(self) -> bool {
         matches!(
             self,
@@ -126,6 +160,15 @@ impl Errcode {
                 | Self::MissingAppId
                 | Self::MissingAppSecret
                 | Self::IpNotAllowed
+                | Self::DailyLimit
+                | Self::SecretFrozen
+                | Self::ApiUnauthorized
+                | Self::TokenForbidden
+                | Self::AccountFrozen
+                | Self::AdminConfirmPending
+                | Self::AdminConfirmRequired
+                | Self::AdminRefusedBlocked24h
+                | Self::AdminRefusedBlocked1h
                 | Self::InvalidGrantType
         )
     }
@@ -155,6 +198,18 @@ impl Errcode {
             Self::RateLimited => "calls are too frequent",
             Self::BadBody => "the request body was refused",
             Self::InvalidSignature => "the session_key signature does not match",
+            Self::SecretFrozen => "the AppSecret is frozen",
+            Self::ApiUnauthorized => "the app is not entitled to this API",
+            Self::TokenForbidden => "the token route is forbidden for this account",
+            Self::AccountFrozen => "the account is frozen",
+            Self::AdminConfirmPending => "waiting for the administrator to confirm the token call",
+            Self::AdminConfirmRequired => "the token call needs the administrator's confirmation",
+            Self::AdminRefusedBlocked24h => {
+                "the administrator refused the token call; this IP is blocked for 24 hours"
+            }
+            Self::AdminRefusedBlocked1h => {
+                "the administrator refused the token call; this IP is blocked for 1 hour"
+            }
             Self::Other(_) => "WeChat refused the call",
         }
     }
@@ -284,13 +339,27 @@ mod tests {
     fn errcodes_round_trip() {
         for code in [
             -1, 0, 40001, 40002, 40003, 40013, 40014, 40029, 40125, 40163, 40164, 40226, 41001,
-            41002, 41004, 41008, 42001, 43002, 45009, 45011, 47001, 87009, 99999,
+            41002, 41004, 41008, 42001, 43002, 45009, 45011, 47001, 87009, 40243, 48001, 50004,
+            50007, 89501, 89503, 89506, 89507, 99999,
         ] {
             assert_eq!(Errcode::from_code(code).code(), code);
         }
         assert!(Errcode::from_code(42001).is_token_rejected());
         assert!(!Errcode::from_code(40029).is_token_rejected());
         assert!(Errcode::from_code(40125).is_configuration());
+        // The operator's problems: quota, entitlement, frozen secret or account, the admin confirmation family.
+        for code in [
+            45009, 48001, 40243, 50004, 50007, 89501, 89503, 89506, 89507,
+        ] {
+            assert!(Errcode::from_code(code).is_configuration(), "{code}");
+            assert!(
+                !matches!(Errcode::from_code(code), Errcode::Other(_)),
+                "{code}"
+            );
+        }
+        for code in [-1, 40029, 40163, 45011, 40226] {
+            assert!(!Errcode::from_code(code).is_configuration(), "{code}");
+        }
     }
 
     #[test]

@@ -101,13 +101,13 @@ impl Inner {
 
     /// getuserphonenumber's use of a phone code.
     ///
-    /// Unknown, expired, used and other apps' codes all answer 40029 (WeChat answers reuse of a phone code with
-    /// 40029, not 40163). With an `openid` that is not the code's owner the answer is 40003 and the code stays
-    /// usable by its owner.
+    /// Unknown, expired and used codes answer 40029 (WeChat answers reuse of a phone code with 40029, not
+    /// 40163); another app's code answers 40013, the errcode getuserphonenumber's page documents for "code of
+    /// another appid", and stays usable in its own app. With an `openid` that is not the code's owner the
+    /// answer is 40003 and the code stays usable by its owner.
     // Guess: WeChat does not document the errcode for a phone code sent with another user's openid; the
     // simulator answers 40003 ("invalid openid") and does not consume the code, so a mismatch cannot be used to
     // burn someone else's code.
-    // Guess: another app's phone code answers 40029 (one report shows 40013; the simulator picks the code error).
     pub(crate) fn redeem_phone_code(
         &self,
         app: u32,
@@ -120,7 +120,10 @@ impl Inner {
             .phone_codes
             .get_mut(&key)
             .ok_or(Errcode::INVALID_CODE)?;
-        if entry.user.app != app || now >= entry.expires_at || entry.used {
+        if entry.user.app != app {
+            return Err(Errcode::INVALID_APPID);
+        }
+        if now >= entry.expires_at || entry.used {
             return Err(Errcode::INVALID_CODE);
         }
         if openid.is_some_and(|o| o != entry.user.openid) {

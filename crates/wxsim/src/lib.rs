@@ -31,10 +31,11 @@
 //!
 //! 1. **Phone code with another (or an unknown) user's openid** → `40003` ("invalid openid"), and the code is
 //!    *not* consumed: its owner can still redeem it.
-//! 2. **Another app's phone code** → `40029` (one report shows `40013`).
+//! 2. **Another app's phone code** → `40013` (getuserphonenumber's documented "code of another appid"); another
+//!    app's login code → `40029`.
 //! 3. **Order of credential checks** (token, stable_token, jscode2session): `grant_type` (`40002`, also when
 //!    missing — jscode2session requires `authorization_code`), then appid missing (`41002`), secret missing
-//!    (`41004`), unknown appid (`40013`), wrong secret (`40125`; `40001` on `/cgi-bin/token`).
+//!    (`41004`), unknown appid (`40013`), wrong secret (`40125` on both token routes).
 //! 4. **Wrong HTTP method**: the GET routes answer `43001` ("require GET method"), the POST routes `43002`.
 //! 5. **stable_token body**: read as JSON whatever the Content-Type; not a JSON object → `43002`; a field of the
 //!    wrong type counts as missing; a non-boolean `force_refresh` → `47001`.

@@ -76,7 +76,6 @@ fn authenticate<'a>(
     expected_grant: &str,
     appid: Option<&str>,
     secret: Option<&str>,
-    wrong_secret: Errcode,
 ) -> Result<&'a AppState, Errcode> {
     if grant_type != Some(expected_grant) {
         return Err(Errcode::INVALID_GRANT_TYPE);
@@ -85,7 +84,7 @@ fn authenticate<'a>(
     let secret = secret.ok_or(Errcode::APPSECRET_MISSING)?;
     let app = inner.app_by_id(appid).ok_or(Errcode::INVALID_APPID)?;
     if app.creds.secret != secret {
-        return Err(wrong_secret);
+        return Err(Errcode::INVALID_APPSECRET);
     }
     Ok(app)
 }
@@ -110,14 +109,14 @@ async fn token(State(sim): State<Simulator>, method: Method, uri: Uri) -> Respon
         Ok(()) => (|| {
             require(&method, Method::GET)?;
             let q = uri.query();
-            // /cgi-bin/token's table answers a wrong secret with 40001.
+            // A wrong secret answers 40125 ("invalid appsecret") on both token routes, as WeChat does in
+            // practice; /cgi-bin/token's table also lists 40001 for it, which clients must read as a bad token.
             let app = authenticate(
                 inner,
                 param(q, "grant_type").as_deref(),
                 "client_credential",
                 param(q, "appid").as_deref(),
                 param(q, "secret").as_deref(),
-                Errcode::INVALID_CREDENTIAL,
             )?;
             let granted = inner.grant_token(app, inner.clock.now())?;
             Ok(json_response(&TokenAnswer {
@@ -156,7 +155,6 @@ async fn stable_token(State(sim): State<Simulator>, method: Method, body: Bytes)
                 "client_credential",
                 text("appid"),
                 text("secret"),
-                Errcode::INVALID_APPSECRET,
             )?;
             let granted = inner.grant_stable_token(app, force_refresh, inner.clock.now())?;
             Ok(json_response(&TokenAnswer {
@@ -190,7 +188,6 @@ async fn jscode2session(State(sim): State<Simulator>, method: Method, uri: Uri) 
                 "authorization_code",
                 param(q, "appid").as_deref(),
                 param(q, "secret").as_deref(),
-                Errcode::INVALID_APPSECRET,
             )?;
             let js_code = param(q, "js_code").ok_or(Errcode::CODE_MISSING)?;
             let now = inner.clock.now();

@@ -116,7 +116,8 @@ async fn codes_are_bound_to_their_app() {
         .to_owned();
     assert_eq!(
         errcode(&t.phone_number(&token_b, &json!({"code": phone})).await),
-        40029
+        40013,
+        "getuserphonenumber's documented errcode for a code of another appid"
     );
     // Still usable in their own app.
     assert_eq!(errcode(&t.code2session_as(&a, &login).await), 0);

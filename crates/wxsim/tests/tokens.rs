@@ -221,7 +221,7 @@ async fn token_route_credential_errors() {
         ),
         (
             format!("grant_type=client_credential&appid={id}&secret=0123"),
-            40001,
+            40125,
         ),
         (
             format!("grant_type=authorization_code&appid={id}&secret={secret}"),
