@@ -12,6 +12,9 @@ use std::time::Duration;
 /// The longest a shutdown waits for logins in flight: each is a few WeChat round trips with bounded retries.
 const DRAIN_LIMIT: Duration = Duration::from_secs(15);
 
+/// The longest an /api/v1/phone request holds its ticket.
+const TICKET_LEASE: Duration = Duration::from_secs(60);
+
 /// Why the service could not start.
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
@@ -30,6 +33,47 @@ pub enum StartError {
     Store(#[from] store::StoreError),
     #[error("WeChat client: {0}")]
     Client(#[from] weixin::Error),
+    #[error(
+        "data key: this is not the key the database was written with ({0}); start with the original WXLOGIN_DATA_KEY (a key check value stored at the first start does not match this one)"
+    )]
+    KeyMismatch(&'static str),
+}
+
+impl StartError {
+    /// A setting the operator must fix (exit code 2), rather than something that may pass on a retry.
+    pub fn is_configuration(&self) -> bool {
+        match self {
+            Self::Config(_) | Self::DataKey(_) | Self::KeyMismatch(_) => true,
+            Self::Store(store::StoreError::Config(_)) => true,
+            Self::Listen { .. } | Self::DataDir(_) | Self::Store(_) | Self::Client(_) => false,
+        }
+    }
+}
+
+/// The name of the data key's check value in the `meta` table.
+const KEY_CHECK: &str = "data_key_check";
+
+/// Refuses a data key other than the one the database was written with, before any user is served: otherwise
+/// every stored user would get 500 after spending a login code, and new rows would be sealed under a second key.
+async fn check_data_key(store: &dyn Store, cipher: &PhoneCipher) -> Result<(), StartError> {
+    if store.meta_get(KEY_CHECK).await?.is_none() {
+        // A database from before key check values: its rows tell. One that opens is proof of the key.
+        if let Some(user) = store.any_user().await? {
+            let row = crate::phone_crypto::row_id(&user.appid, &user.openid);
+            if cipher.open(&row, &user.phone_enc).is_err() {
+                return Err(StartError::KeyMismatch(
+                    "a stored phone number does not decrypt",
+                ));
+            }
+        }
+    }
+    let stored = store
+        .meta_get_or_insert(KEY_CHECK, &cipher.check_value())
+        .await?;
+    if !cipher.matches_check_value(&stored) {
+        return Err(StartError::KeyMismatch("the key check value differs"));
+    }
+    Ok(())
 }
 
 /// A service that is listening: its address, and in sandbox mode the simulator behind `/sandbox`.
@@ -83,7 +127,7 @@ pub async fn start(
 
     let (wechat_config, sim, cipher) = match &settings.credentials {
         None => {
-            std::fs::create_dir_all(&settings.data_dir).map_err(StartError::DataDir)?;
+            crate::private_file::create_dir(&settings.data_dir).map_err(StartError::DataDir)?;
             let sim_config =
                 crate::sandbox::load_or_create_config(&settings.data_dir.join("sandbox-app.json"))
                     .map_err(StartError::DataDir)?;
@@ -121,9 +165,10 @@ pub async fn start(
         }
     };
     if settings.database_url.is_none() {
-        std::fs::create_dir_all(&settings.data_dir).map_err(StartError::DataDir)?;
+        crate::private_file::create_dir(&settings.data_dir).map_err(StartError::DataDir)?;
     }
     let store = store::open(&settings.database_url()).await?;
+    check_data_key(store.as_ref(), &cipher).await?;
     let mut wechat_config = wechat_config;
     wechat_config.lock_lease = settings.token_lock_lease;
     let redis = match &settings.redis_url {
@@ -147,6 +192,8 @@ pub async fn start(
         session_ttl: settings.session_ttl,
         redis,
         drain: drain.clone(),
+        ticket_lease: TICKET_LEASE,
+        phone_failures_per_ticket: Some(5),
     });
 
     let mut router = api::routes(state);
@@ -189,6 +236,11 @@ fn announce(settings: &Settings, addr: SocketAddr, appid: &str, sandbox: bool) {
         PhoneBinding::Verify => "verify",
         PhoneBinding::Concurrent => "concurrent",
     };
+    if sandbox && settings.sandbox_forced {
+        tracing::warn!(
+            "--sandbox: WeChat is simulated and anyone who reaches http://{addr}/sandbox/v1 can log in as any phone number; never expose this to real users"
+        );
+    }
     if sandbox {
         tracing::info!(
             "sandbox mode: no WX_APPID/WX_SECRET set, WeChat is simulated at http://{addr}/sandbox/wechat (app {appid}); \

@@ -44,17 +44,50 @@ fn parse_app(text: &str) -> Result<wxsim::AppCredentials, String> {
     })
 }
 
+/// Why a command failed, and the exit code that says so: 2 for a setting the operator must fix (as clap does
+/// for a bad command line), 1 for anything else.
+#[derive(Debug)]
+pub struct Failure {
+    pub message: String,
+    pub exit_code: u8,
+}
+
+impl Failure {
+    fn other(err: impl std::fmt::Display) -> Self {
+        Self {
+            message: err.to_string(),
+            exit_code: 1,
+        }
+    }
+}
+
+impl From<crate::config::ConfigError> for Failure {
+    fn from(err: crate::config::ConfigError) -> Self {
+        Self {
+            message: err.to_string(),
+            exit_code: 2,
+        }
+    }
+}
+
+impl From<crate::app::StartError> for Failure {
+    fn from(err: crate::app::StartError) -> Self {
+        let exit_code = if err.is_configuration() { 2 } else { 1 };
+        Self {
+            message: err.to_string(),
+            exit_code,
+        }
+    }
+}
+
 /// Runs the parsed command to completion; the process exit code follows from the result.
-pub async fn run(cli: Cli) -> Result<(), String> {
+pub async fn run(cli: Cli) -> Result<(), Failure> {
     match cli.command {
         Command::Serve(args) => {
-            let settings =
-                Settings::resolve(args, |k| std::env::var(k).ok()).map_err(|e| e.to_string())?;
+            let settings = Settings::resolve(args, |k| std::env::var(k).ok())?;
             crate::telemetry::init(settings.json_logs);
-            let running = crate::app::start(settings, crate::app::shutdown_signal())
-                .await
-                .map_err(|e| e.to_string())?;
-            running.wait().await.map_err(|e| e.to_string())
+            let running = crate::app::start(settings, crate::app::shutdown_signal()).await?;
+            running.wait().await.map_err(Failure::other)
         }
         Command::Sim(args) => {
             crate::telemetry::init(false);
@@ -62,8 +95,8 @@ pub async fn run(cli: Cli) -> Result<(), String> {
             let sim = wxsim::Simulator::new(wxsim::SimConfig::with_apps(args.apps));
             let listener = tokio::net::TcpListener::bind(args.listen)
                 .await
-                .map_err(|e| format!("cannot listen on {}: {e}", args.listen))?;
-            let addr = listener.local_addr().map_err(|e| e.to_string())?;
+                .map_err(|e| Failure::other(format!("cannot listen on {}: {e}", args.listen)))?;
+            let addr = listener.local_addr().map_err(Failure::other)?;
             // The simulator's credentials are test values, printed on purpose so a user can configure a client.
             for app in sim.apps() {
                 if generated {
@@ -76,7 +109,7 @@ pub async fn run(cli: Cli) -> Result<(), String> {
                 "WeChat simulator listening on http://{addr} (device API: http://{addr}/sandbox/v1)"
             );
             tokio::select! {
-                r = wxsim::serve(sim, listener) => r.map_err(|e| e.to_string()),
+                r = wxsim::serve(sim, listener) => r.map_err(Failure::other),
                 _ = crate::app::shutdown_signal() => Ok(()),
             }
         }

@@ -63,6 +63,10 @@ pub struct ServeArgs {
     /// With Redis: how long a crashed instance's access-token refresh lock can hold up the others.
     #[arg(long, env = "WXLOGIN_TOKEN_LOCK_LEASE")]
     pub token_lock_lease: Option<String>,
+    /// Run the sandbox (simulated WeChat, anyone can mint a login) even where the settings look like production:
+    /// a non-loopback address, a database URL, a Redis URL or a data key.
+    #[arg(long, env = "WXLOGIN_SANDBOX")]
+    pub sandbox: bool,
 }
 
 /// The TOML file's shape: the same settings, all optional.
@@ -79,6 +83,7 @@ struct FileSettings {
     data_key: Option<String>,
     log_format: Option<String>,
     token_lock_lease: Option<String>,
+    sandbox: Option<bool>,
     appid: Option<String>,
     secret: Option<String>,
 }
@@ -112,6 +117,8 @@ pub struct Settings {
     /// Base64 data key as given (decoded and checked by the phone cipher).
     pub data_key: Option<DataKeyText>,
     pub credentials: Option<Credentials>,
+    /// `--sandbox`: sandbox mode asked for explicitly (warned about at start).
+    pub sandbox_forced: bool,
     pub json_logs: bool,
     pub token_lock_lease: Duration,
 }
@@ -144,8 +151,9 @@ impl Settings {
             None => FileSettings::default(),
         };
         let non_empty = |v: Option<String>| v.filter(|s| !s.trim().is_empty());
-        let appid = non_empty(env("WX_APPID")).or(non_empty(file.appid));
-        let secret = non_empty(env("WX_SECRET")).or(non_empty(file.secret));
+        // A variable that is set but empty is a failed secret injection, never a request for sandbox mode.
+        let appid = present("WX_APPID", env("WX_APPID"))?.or(present("appid", file.appid)?);
+        let secret = present("WX_SECRET", env("WX_SECRET"))?.or(present("secret", file.secret)?);
         let credentials =
             match (appid, secret) {
                 (Some(appid), Some(secret)) => Some(Credentials {
@@ -164,6 +172,13 @@ impl Settings {
                         .into(),
                 )),
             };
+        let sandbox_asked = args.sandbox || file.sandbox.unwrap_or(false);
+        if sandbox_asked && credentials.is_some() {
+            return Err(ConfigError(
+                "--sandbox with WX_APPID/WX_SECRET set: choose one (sandbox mode simulates WeChat)"
+                    .into(),
+            ));
+        }
         let wechat_base_url = args.wechat_base_url.or(file.wechat_base_url);
         if credentials.is_none() && wechat_base_url.is_some() {
             return Err(ConfigError("--wechat-base-url needs WX_APPID and WX_SECRET (sandbox mode uses its own simulator)".into()));
@@ -205,25 +220,50 @@ impl Settings {
                 )));
             }
         };
+        let listen = args
+            .listen
+            .or(file.listen)
+            .unwrap_or_else(|| defaults::LISTEN.parse().expect("valid default"));
+        let database_url = args.database_url.or(file.database_url);
+        let redis_url = args.redis_url.or(file.redis_url);
+        let data_key = non_empty(args.data_key.or(file.data_key)).map(DataKeyText);
+        if credentials.is_none() && !sandbox_asked {
+            // Sandbox mode lets anyone mint a login for any phone: it is only reached when nothing says
+            // production. Each check names the setting, so the operator knows what to fix.
+            let production_hint = if !listen.ip().is_loopback() {
+                Some(format!("--listen {listen} is not a loopback address"))
+            } else if database_url.is_some() {
+                Some("a database URL is set (--database-url / WXLOGIN_DATABASE_URL)".into())
+            } else if redis_url.is_some() {
+                Some("a Redis URL is set (--redis-url / WXLOGIN_REDIS_URL)".into())
+            } else if data_key.is_some() {
+                Some("a data key is set (--data-key / WXLOGIN_DATA_KEY)".into())
+            } else {
+                None
+            };
+            if let Some(hint) = production_hint {
+                return Err(ConfigError(format!(
+                    "no WX_APPID/WX_SECRET, but {hint}: refusing to start the sandbox (simulated WeChat) on what looks like production; set the credentials, or pass --sandbox to run the sandbox anyway"
+                )));
+            }
+        }
         Ok(Self {
-            listen: args
-                .listen
-                .or(file.listen)
-                .unwrap_or_else(|| defaults::LISTEN.parse().expect("valid default")),
+            listen,
             data_dir: args
                 .data_dir
                 .or(file.data_dir)
                 .unwrap_or_else(|| defaults::DATA_DIR.into()),
-            database_url: args.database_url.or(file.database_url),
-            redis_url: args.redis_url.or(file.redis_url),
+            database_url,
+            redis_url,
             wechat_base_url,
             phone_binding: args
                 .phone_binding
                 .or(file.phone_binding)
                 .unwrap_or(PhoneBinding::Verify),
             session_ttl,
-            data_key: non_empty(args.data_key.or(file.data_key)).map(DataKeyText),
+            data_key,
             credentials,
+            sandbox_forced: sandbox_asked,
             json_logs,
             token_lock_lease,
         })
@@ -240,6 +280,16 @@ impl Settings {
             Some(url) => url.clone(),
             None => format!("sqlite://{}", self.data_dir.join("wxlogin.db").display()),
         }
+    }
+}
+
+/// A credential's value: absent, or non-empty. Set but blank is an error naming the variable.
+fn present(name: &str, value: Option<String>) -> Result<Option<String>, ConfigError> {
+    match value {
+        Some(v) if v.trim().is_empty() => Err(ConfigError(format!(
+            "{name} is set but empty (a secret that failed to load?): set it, or unset it for sandbox mode"
+        ))),
+        other => Ok(other),
     }
 }
 
@@ -320,5 +370,73 @@ mod tests {
         let s = Settings::resolve(ServeArgs::default(), both).unwrap();
         assert!(!s.is_sandbox());
         assert!(!format!("{s:?}").contains("s3cr3t"));
+    }
+
+    #[test]
+    fn set_but_empty_credentials_are_errors_never_sandbox() {
+        for (name, appid, secret) in [
+            ("WX_APPID", "", "s"),
+            ("WX_SECRET", "wx0123456789abcdef", "  "),
+        ] {
+            let env = |k: &str| match k {
+                "WX_APPID" => Some(appid.to_string()),
+                "WX_SECRET" => Some(secret.to_string()),
+                _ => None,
+            };
+            let err = Settings::resolve(ServeArgs::default(), env)
+                .unwrap_err()
+                .to_string();
+            assert!(err.contains(name) && err.contains("empty"), "{err}");
+        }
+    }
+
+    #[test]
+    fn the_sandbox_needs_nothing_that_says_production_or_an_explicit_flag() {
+        let production_like = [
+            ServeArgs {
+                listen: Some("0.0.0.0:8080".parse().unwrap()),
+                ..Default::default()
+            },
+            ServeArgs {
+                listen: Some("[::]:8080".parse().unwrap()),
+                ..Default::default()
+            },
+            ServeArgs {
+                database_url: Some("postgres://h/db".into()),
+                ..Default::default()
+            },
+            ServeArgs {
+                redis_url: Some("redis://h/".into()),
+                ..Default::default()
+            },
+            ServeArgs {
+                data_key: Some("a2V5".into()),
+                ..Default::default()
+            },
+        ];
+        for args in production_like {
+            let refused = Settings::resolve(args.clone(), no_env)
+                .unwrap_err()
+                .to_string();
+            assert!(refused.contains("--sandbox"), "{refused}");
+            let forced = Settings::resolve(
+                ServeArgs {
+                    sandbox: true,
+                    ..args
+                },
+                no_env,
+            )
+            .unwrap();
+            assert!(forced.is_sandbox() && forced.sandbox_forced);
+        }
+        let ipv6_loopback = ServeArgs {
+            listen: Some("[::1]:8080".parse().unwrap()),
+            ..Default::default()
+        };
+        assert!(
+            Settings::resolve(ipv6_loopback, no_env)
+                .unwrap()
+                .is_sandbox()
+        );
     }
 }

@@ -5,9 +5,9 @@ async fn main() -> std::process::ExitCode {
     let cli = wxlogin::cli::Cli::parse();
     match wxlogin::cli::run(cli).await {
         Ok(()) => std::process::ExitCode::SUCCESS,
-        Err(message) => {
-            eprintln!("wxlogin: {message}");
-            std::process::ExitCode::FAILURE
+        Err(failure) => {
+            eprintln!("wxlogin: {}", failure.message);
+            std::process::ExitCode::from(failure.exit_code)
         }
     }
 }

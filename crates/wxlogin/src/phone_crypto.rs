@@ -17,6 +17,7 @@ const NONCE_LEN: usize = 12;
 pub struct PhoneCipher {
     aead: Aes256Gcm,
     lookup_key: [u8; 32],
+    check_value: [u8; 32],
 }
 
 impl std::fmt::Debug for PhoneCipher {
@@ -62,7 +63,20 @@ impl PhoneCipher {
         Self {
             aead: Aes256Gcm::new(&enc.into()),
             lookup_key: derive(key, b"wxlogin phone lookup v1"),
+            check_value: derive(key, b"wxlogin key check v1"),
         }
+    }
+
+    /// A keyed hash of a fixed label: stored once beside the data, it tells whether a later start has the same
+    /// key, and reveals nothing about the key (HMAC-SHA256 is a PRF).
+    pub fn check_value(&self) -> [u8; 32] {
+        self.check_value
+    }
+
+    /// Whether `stored` is this key's check value (in constant time: it is derived from the key).
+    pub fn matches_check_value(&self, stored: &[u8]) -> bool {
+        use subtle::ConstantTimeEq;
+        stored.len() == 32 && bool::from(self.check_value.ct_eq(stored))
     }
 
     /// Sandbox mode: the key generated once into the data dir (mode 0600), read back on later starts so stored
@@ -170,6 +184,18 @@ mod tests {
             c.lookup_hash("13800138000"),
             PhoneCipher::from_key(&[8u8; 32]).lookup_hash("13800138000")
         );
+    }
+
+    #[test]
+    fn the_check_value_tells_keys_apart_and_is_not_the_key() {
+        let key = [7u8; 32];
+        let a = PhoneCipher::from_key(&key);
+        let b = PhoneCipher::from_key(&[8u8; 32]);
+        assert!(a.matches_check_value(&a.check_value()));
+        assert!(!a.matches_check_value(&b.check_value()));
+        assert!(!a.matches_check_value(&a.check_value()[..31]));
+        assert_ne!(a.check_value(), key);
+        assert_ne!(a.check_value()[..], a.lookup_hash("")[..]);
     }
 
     #[test]

@@ -1,4 +1,4 @@
-//! Files only this user may read: the sandbox data key and the sandbox app's credentials.
+//! Files only this user may read: the data dir, the sandbox data key and the sandbox app's credentials.
 
 use std::io::Write;
 use std::path::Path;
@@ -14,4 +14,24 @@ pub fn create(path: &Path, text: &str) -> std::io::Result<()> {
         options.mode(0o600);
     }
     options.open(path)?.write_all(text.as_bytes())
+}
+
+/// Creates the directory (and its parents) with mode 0700, or makes an existing one 0700: it holds the SQLite
+/// database and, in sandbox mode, the data key.
+pub fn create_dir(path: &Path) -> std::io::Result<()> {
+    let mut builder = std::fs::DirBuilder::new();
+    builder.recursive(true);
+    #[cfg(unix)]
+    std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
+    builder.create(path)?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(path)?.permissions().mode() & 0o777;
+        if mode != 0o700 {
+            tracing::info!(path = %path.display(), from = format_args!("{mode:o}"), "data dir made private (0700)");
+            std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o700))?;
+        }
+    }
+    Ok(())
 }

@@ -678,6 +678,22 @@ async fn wechat_errcodes_map_to_the_error_table() {
             429,
             "rate_limited",
         ),
+        // getuserphonenumber's documented errcode for a phone code of another app: the user's, not ours.
+        (
+            40013,
+            "/wxa/business/getuserphonenumber",
+            400,
+            "phone_code_invalid",
+        ),
+        // The operator's problems (quota, entitlement, frozen secret or account): never "too frequent".
+        (45009, "/sns/jscode2session", 503, "wechat_config"),
+        (
+            48001,
+            "/wxa/business/getuserphonenumber",
+            503,
+            "wechat_config",
+        ),
+        (50007, "/sns/jscode2session", 503, "wechat_config"),
     ];
     for (errcode, path, status, error) in cases {
         app.http
@@ -690,16 +706,46 @@ async fn wechat_errcodes_map_to_the_error_table() {
     }
     assert_eq!(app.users().await, 0);
 
-    // A wrong AppSecret shows on the token route: a fresh app, so its token cache is cold.
+    // The token route's refusals (wrong secret, frozen secret, daily quota, the admin confirmation family and
+    // its IP blocks) are the operator's: each on a fresh app, so its token cache is cold. 40013 from the token
+    // route is our AppID, not a user's code.
+    for errcode in [
+        40125, 40013, 40243, 45009, 50004, 89501, 89503, 89506, 89507,
+    ] {
+        let app = spawn_app().await;
+        let openid = app.user("13100131002").await;
+        app.http
+            .put(format!("{}/sandbox/v1/faults", app.base))
+            .json(&json!({ "errcode": errcode, "paths": ["/cgi-bin/stable_token"] }))
+            .send()
+            .await
+            .unwrap();
+        let answer = app.get_phone(&openid).await;
+        assert_eq!(answer.0, 503, "{errcode}: {}", answer.1);
+        assert_error(&answer, 503, "wechat_config");
+    }
+}
+
+#[tokio::test]
+async fn wechat_frequency_limit_answers_retry_after() {
     let app = spawn_app().await;
-    let openid = app.user("13100131002").await;
+    let openid = app.user("13100131003").await;
     app.http
         .put(format!("{}/sandbox/v1/faults", app.base))
-        .json(&json!({ "errcode": 40125, "paths": ["/cgi-bin/stable_token"] }))
+        .json(&json!({ "errcode": 45011, "paths": ["/sns/jscode2session"] }))
         .send()
         .await
         .unwrap();
-    assert_error(&app.get_phone(&openid).await, 503, "wechat_config");
+    let login = app.login_code(&openid).await;
+    let response = app
+        .http
+        .post(format!("{}/api/v1/login", app.base))
+        .json(&json!({ "loginCode": login }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 429);
+    assert_eq!(response.headers()["retry-after"], "60");
 }
 
 /// A fake WeChat for what the simulator never does: a watermark of another app.

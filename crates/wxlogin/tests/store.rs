@@ -12,7 +12,8 @@ use std::time::{Duration, Instant};
 
 use sqlx::{AssertSqlSafe, Connection, Executor, PgConnection, SqliteConnection};
 use wxlogin::store::{
-    self, NewSession, NewTicket, Store, StoreError, TicketRecord, UnixTime, UserRecord, UserUpsert,
+    self, NewSession, NewTicket, Store, StoreError, TicketRecord, TicketReservation, UnixTime,
+    UserRecord, UserUpsert,
 };
 
 const DEFAULT_POSTGRES_URL: &str = "postgres://postgres@127.0.0.1:5432/test";
@@ -71,6 +72,10 @@ store_cases! {
         update_phone_changes_only_the_phone,
         purge_removes_only_expired_rows,
         ping_and_count,
+        a_session_belongs_to_its_app,
+        a_ticket_is_reserved_for_one_request,
+        refused_phone_codes_spend_a_ticket_at_the_cap,
+        meta_keeps_the_first_value,
     ],
     db: [
         deleting_a_user_cascades_to_sessions,
@@ -160,7 +165,7 @@ async fn login_writes_user_and_session_or_neither(store: Arc<dyn Store>) {
     assert_eq!(store.count_users().await.unwrap(), 1);
     assert_eq!(
         store
-            .session_user(&taken.token_hash, NOW)
+            .session_user(&taken.token_hash, APPID, NOW)
             .await
             .unwrap()
             .unwrap()
@@ -180,19 +185,22 @@ async fn session_lookup_expiry_and_deletion(store: Arc<dyn Store>) {
         .unwrap();
     let hash = first.token_hash;
     assert_eq!(
-        store.session_user(&hash, NOW).await.unwrap(),
+        store.session_user(&hash, APPID, NOW).await.unwrap(),
         Some(user.clone())
     );
     assert_eq!(
-        store.session_user(&hash, NOW + 99).await.unwrap(),
+        store.session_user(&hash, APPID, NOW + 99).await.unwrap(),
         Some(user.clone())
     );
     assert_eq!(
-        store.session_user(&hash, NOW + 100).await.unwrap(),
+        store.session_user(&hash, APPID, NOW + 100).await.unwrap(),
         None,
         "expires_at is exclusive"
     );
-    assert_eq!(store.session_user(&token(), NOW).await.unwrap(), None);
+    assert_eq!(
+        store.session_user(&token(), APPID, NOW).await.unwrap(),
+        None
+    );
 
     let second = NewSession {
         expires_at: NOW + 50,
@@ -200,17 +208,33 @@ async fn session_lookup_expiry_and_deletion(store: Arc<dyn Store>) {
     };
     store.create_session(user.id, second.clone()).await.unwrap();
     assert_eq!(
-        store.session_user(&second.token_hash, NOW).await.unwrap(),
+        store
+            .session_user(&second.token_hash, APPID, NOW)
+            .await
+            .unwrap(),
         Some(user.clone())
     );
-    assert!(store.delete_session(&second.token_hash).await.unwrap());
-    assert!(!store.delete_session(&second.token_hash).await.unwrap());
+    assert!(
+        store
+            .delete_session(&second.token_hash, APPID)
+            .await
+            .unwrap()
+    );
+    assert!(
+        !store
+            .delete_session(&second.token_hash, APPID)
+            .await
+            .unwrap()
+    );
     assert_eq!(
-        store.session_user(&second.token_hash, NOW).await.unwrap(),
+        store
+            .session_user(&second.token_hash, APPID, NOW)
+            .await
+            .unwrap(),
         None
     );
     assert_eq!(
-        store.session_user(&hash, NOW).await.unwrap(),
+        store.session_user(&hash, APPID, NOW).await.unwrap(),
         Some(user.clone()),
         "other sessions stay"
     );
@@ -266,7 +290,7 @@ async fn ticket_is_single_use_under_concurrency(store: Arc<dyn Store>) {
             Some(user) => winners.push((user, session)),
             None => assert_eq!(
                 store
-                    .session_user(&session.token_hash, NOW + 1)
+                    .session_user(&session.token_hash, APPID, NOW + 1)
                     .await
                     .unwrap(),
                 None
@@ -286,7 +310,7 @@ async fn ticket_is_single_use_under_concurrency(store: Arc<dyn Store>) {
     assert_eq!(winner.phone_hash, vec![9; 32]);
     assert_eq!(
         store
-            .session_user(&winner_session.token_hash, NOW + 1)
+            .session_user(&winner_session.token_hash, APPID, NOW + 1)
             .await
             .unwrap(),
         Some(winner)
@@ -313,12 +337,170 @@ async fn expired_ticket_is_refused_and_kept(store: Arc<dyn Store>) {
     // Nothing was written: no user, no session, and the ticket was not deleted.
     assert_eq!(store.count_users().await.unwrap(), 0);
     assert_eq!(
-        store.session_user(&late.token_hash, NOW).await.unwrap(),
+        store
+            .session_user(&late.token_hash, APPID, NOW)
+            .await
+            .unwrap(),
         None
     );
     assert!(store.find_ticket(&hash, NOW).await.unwrap().is_some());
     let in_time = store.consume_ticket_with_user(&hash, vec![1], vec![1; 32], session(NOW + 1));
     assert!(in_time.await.unwrap().is_some());
+}
+
+async fn a_session_belongs_to_its_app(store: Arc<dyn Store>) {
+    let login = session(NOW);
+    store
+        .upsert_user_with_session(user("o1", None, b"enc", 1, NOW), login.clone())
+        .await
+        .unwrap();
+    let other = "wxffffffffffffffff";
+    assert_eq!(
+        store
+            .session_user(&login.token_hash, other, NOW)
+            .await
+            .unwrap(),
+        None,
+        "another app's instance does not accept it"
+    );
+    assert!(
+        !store
+            .delete_session(&login.token_hash, other)
+            .await
+            .unwrap()
+    );
+    assert!(
+        store
+            .session_user(&login.token_hash, APPID, NOW)
+            .await
+            .unwrap()
+            .is_some(),
+        "another app's logout left it alone"
+    );
+}
+
+async fn a_ticket_is_reserved_for_one_request(store: Arc<dyn Store>) {
+    let hash = token();
+    store
+        .create_ticket(ticket(hash, "o1", Some("un1"), NOW + 300))
+        .await
+        .unwrap();
+    let first = store
+        .reserve_ticket(&hash, APPID, NOW, NOW + 60)
+        .await
+        .unwrap();
+    let TicketReservation::Reserved(record) = first else {
+        panic!("{first:?}")
+    };
+    assert_eq!(
+        (record.openid.as_str(), record.unionid.as_deref()),
+        ("o1", Some("un1"))
+    );
+    assert_eq!(
+        store
+            .reserve_ticket(&hash, APPID, NOW + 1, NOW + 61)
+            .await
+            .unwrap(),
+        TicketReservation::InUse
+    );
+    assert_eq!(
+        store
+            .reserve_ticket(&hash, "wxffffffffffffffff", NOW + 1, NOW + 61)
+            .await
+            .unwrap(),
+        TicketReservation::Invalid,
+        "another app's ticket"
+    );
+    assert_eq!(
+        store
+            .reserve_ticket(&token(), APPID, NOW, NOW + 60)
+            .await
+            .unwrap(),
+        TicketReservation::Invalid
+    );
+    // A holder that crashed: its reservation runs out and the ticket can be taken again.
+    assert!(matches!(
+        store
+            .reserve_ticket(&hash, APPID, NOW + 60, NOW + 120)
+            .await
+            .unwrap(),
+        TicketReservation::Reserved(_)
+    ));
+    // Released after a failure that was not the phone code's: free again at once, not spent.
+    assert!(!store.release_ticket(&hash, false, Some(1)).await.unwrap());
+    assert!(matches!(
+        store
+            .reserve_ticket(&hash, APPID, NOW + 61, NOW + 121)
+            .await
+            .unwrap(),
+        TicketReservation::Reserved(_)
+    ));
+    // Consuming works for the holder.
+    let consumed = store.consume_ticket_with_user(&hash, vec![1], vec![1; 32], session(NOW + 62));
+    assert!(consumed.await.unwrap().is_some());
+    assert_eq!(
+        store
+            .reserve_ticket(&hash, APPID, NOW + 63, NOW + 123)
+            .await
+            .unwrap(),
+        TicketReservation::Invalid
+    );
+    // An expired ticket cannot be reserved.
+    let old = token();
+    store
+        .create_ticket(ticket(old, "o2", None, NOW + 10))
+        .await
+        .unwrap();
+    assert_eq!(
+        store
+            .reserve_ticket(&old, APPID, NOW + 10, NOW + 70)
+            .await
+            .unwrap(),
+        TicketReservation::Invalid
+    );
+}
+
+async fn refused_phone_codes_spend_a_ticket_at_the_cap(store: Arc<dyn Store>) {
+    let hash = token();
+    store
+        .create_ticket(ticket(hash, "o1", None, NOW + 300))
+        .await
+        .unwrap();
+    for attempt in 1..=3 {
+        assert!(matches!(
+            store
+                .reserve_ticket(&hash, APPID, NOW, NOW + 60)
+                .await
+                .unwrap(),
+            TicketReservation::Reserved(_)
+        ));
+        let spent = store.release_ticket(&hash, true, Some(3)).await.unwrap();
+        assert_eq!(spent, attempt == 3, "attempt {attempt}");
+    }
+    assert_eq!(
+        store
+            .reserve_ticket(&hash, APPID, NOW, NOW + 60)
+            .await
+            .unwrap(),
+        TicketReservation::Invalid
+    );
+    assert_eq!(store.find_ticket(&hash, NOW).await.unwrap(), None);
+}
+
+async fn meta_keeps_the_first_value(store: Arc<dyn Store>) {
+    assert_eq!(store.meta_get("k").await.unwrap(), None);
+    assert_eq!(
+        store.meta_get_or_insert("k", b"first").await.unwrap(),
+        b"first"
+    );
+    assert_eq!(
+        store.meta_get_or_insert("k", b"second").await.unwrap(),
+        b"first"
+    );
+    assert_eq!(
+        store.meta_get("k").await.unwrap().as_deref(),
+        Some(&b"first"[..])
+    );
 }
 
 async fn consuming_a_ticket_updates_a_known_user(store: Arc<dyn Store>) {
@@ -434,7 +616,10 @@ async fn same_user_upserted_concurrently(store: Arc<dyn Store>) {
     assert_eq!(ids.len(), 1, "one row for one (appid, openid)");
     assert_eq!(store.count_users().await.unwrap(), 1);
     for session in &sessions {
-        let owner = store.session_user(&session.token_hash, NOW).await.unwrap();
+        let owner = store
+            .session_user(&session.token_hash, APPID, NOW)
+            .await
+            .unwrap();
         assert_eq!(
             owner.map(|user| user.id),
             ids.iter().next().copied(),
@@ -468,7 +653,10 @@ async fn update_phone_changes_only_the_phone(store: Arc<dyn Store>) {
         Some(after.clone())
     );
     assert_eq!(
-        store.session_user(&login.token_hash, NOW).await.unwrap(),
+        store
+            .session_user(&login.token_hash, APPID, NOW)
+            .await
+            .unwrap(),
         Some(after)
     );
     let unknown = store
@@ -506,7 +694,10 @@ async fn purge_removes_only_expired_rows(store: Arc<dyn Store>) {
     assert_eq!(store.purge_expired(NOW).await.unwrap(), 3);
     assert_eq!(store.purge_expired(NOW).await.unwrap(), 0);
     assert_eq!(
-        store.session_user(&live.token_hash, NOW).await.unwrap(),
+        store
+            .session_user(&live.token_hash, APPID, NOW)
+            .await
+            .unwrap(),
         Some(user)
     );
     assert!(
@@ -546,7 +737,10 @@ async fn deleting_a_user_cascades_to_sessions(db: TestDb) {
     );
     assert_eq!(db.count("SELECT COUNT(*) FROM sessions").await, 0);
     assert_eq!(
-        store.session_user(&first.token_hash, NOW).await.unwrap(),
+        store
+            .session_user(&first.token_hash, APPID, NOW)
+            .await
+            .unwrap(),
         None
     );
 }

@@ -31,7 +31,11 @@ pub async fn logout(
     headers: HeaderMap,
 ) -> Result<Json<Value>, ApiError> {
     let token = auth::bearer(&headers)?.ok_or(ApiError::Unauthorized)?;
-    if !state.store.delete_session(&token.hash()).await? {
+    if !state
+        .store
+        .delete_session(&token.hash(), state.appid())
+        .await?
+    {
         return Err(ApiError::Unauthorized);
     }
     Ok(success(json!({})))

@@ -14,10 +14,12 @@ pub fn bearer(headers: &HeaderMap) -> Result<Option<SessionToken>, ApiError> {
         return Ok(None);
     };
     let text = value.to_str().map_err(|_| ApiError::Unauthorized)?;
+    // RFC 9110 §11.1: the scheme is case-insensitive ("Bearer", "bearer", "BEARER").
     let token = text
-        .strip_prefix("Bearer ")
-        .or_else(|| text.strip_prefix("bearer "))
-        .and_then(|t| SessionToken::parse(t.trim()))
+        .trim()
+        .split_once(' ')
+        .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+        .and_then(|(_, t)| SessionToken::parse(t.trim()))
         .ok_or(ApiError::Unauthorized)?;
     Ok(Some(token))
 }
@@ -26,7 +28,7 @@ pub fn bearer(headers: &HeaderMap) -> Result<Option<SessionToken>, ApiError> {
 pub async fn session_user(state: &AppState, token: &SessionToken) -> Result<UserRecord, ApiError> {
     state
         .store
-        .session_user(&token.hash(), unix_now())
+        .session_user(&token.hash(), state.appid(), unix_now())
         .await?
         .ok_or(ApiError::Unauthorized)
 }

@@ -25,9 +25,14 @@ pub enum ApiError {
     PhoneCodeInvalid,
     PhoneCodeMismatch,
     TicketInvalid,
+    /// Another request is redeeming a phone code with this ticket right now (a double tap).
+    TicketInUse,
     Unauthorized,
     UserBlocked,
-    RateLimited,
+    /// Too many requests (our limits, or WeChat's 45011); `Retry-After` says when one would pass.
+    RateLimited {
+        retry_after_secs: u64,
+    },
     WechatBusy,
     WechatUnavailable,
     WechatConfig,
@@ -86,15 +91,16 @@ table! {
     ApiError::MethodNotAllowed => METHOD_NOT_ALLOWED, 1005, "method_not_allowed", "请求方法不支持", "wrong HTTP method for the route";
     ApiError::LoginCodeInvalid => BAD_REQUEST, 2001, "login_code_invalid", "登录凭证无效或已过期，请重新登录", "WeChat 40029 on jscode2session: unknown, expired (5 min) or another app's login code";
     ApiError::LoginCodeUsed => BAD_REQUEST, 2002, "login_code_used", "登录凭证已被使用，请重新登录", "WeChat 40163: the login code was used before";
-    ApiError::PhoneCodeInvalid => BAD_REQUEST, 2003, "phone_code_invalid", "手机号授权已失效，请重新点击按钮授权", "WeChat 40029 on getuserphonenumber: unknown, expired (5 min), used or another app's phone code";
+    ApiError::PhoneCodeInvalid => BAD_REQUEST, 2003, "phone_code_invalid", "手机号授权已失效，请重新点击按钮授权", "WeChat 40029 on getuserphonenumber: unknown, expired (5 min) or used phone code; 40013: another app's phone code";
     ApiError::PhoneCodeMismatch => FORBIDDEN, 2004, "phone_code_mismatch", "手机号授权与当前微信用户不一致，请重新授权", "the phone code belongs to another WeChat user than the login (WeChat's openid check)";
-    ApiError::TicketInvalid => UNAUTHORIZED, 2005, "ticket_invalid", "登录已过期，请重新登录", "the ticket from /api/v1/login is unknown, used or older than 5 minutes";
+    ApiError::TicketInvalid => UNAUTHORIZED, 2005, "ticket_invalid", "登录已过期，请重新登录", "the ticket from /api/v1/login is unknown, used, another app's, older than 5 minutes, or spent by too many refused phone codes (`phone_failures_per_ticket`)";
+    ApiError::TicketInUse => CONFLICT, 2008, "ticket_in_use", "正在登录中，请稍候", "another /api/v1/phone request with this ticket is in flight (a double tap): its phone code was not spent; wait for the first request's answer, and only if that failed resend this phone code with the same ticket";
     ApiError::Unauthorized => UNAUTHORIZED, 2006, "unauthorized", "未登录或登录已过期，请重新登录", "no, a forged, an expired or a logged-out session token";
     ApiError::UserBlocked => FORBIDDEN, 2007, "user_blocked", "当前微信账号存在风险，暂时无法登录", "WeChat 40226: high-risk user";
-    ApiError::RateLimited => TOO_MANY_REQUESTS, 3001, "rate_limited", "操作过于频繁，请稍后再试", "WeChat 45011 (or 45009): frequency limit";
+    ApiError::RateLimited { .. } => TOO_MANY_REQUESTS, 3001, "rate_limited", "操作过于频繁，请稍后再试", "too many requests from this client IP, WeChat user or app (`[rate_limits]`), or WeChat 45011; retry after the `Retry-After` seconds";
     ApiError::WechatBusy => SERVICE_UNAVAILABLE, 3002, "wechat_busy", "微信服务繁忙，请稍后再试", "WeChat -1 (busy) after the retries";
     ApiError::WechatUnavailable => SERVICE_UNAVAILABLE, 3003, "wechat_unavailable", "暂时无法连接微信服务，请稍后再试", "WeChat unreachable, timed out, or a gateway error";
-    ApiError::WechatConfig => SERVICE_UNAVAILABLE, 3004, "wechat_config", "服务配置有误，请联系管理员", "WeChat refused our AppID/AppSecret or IP (40013, 40125, 41002, 41004, 40164): an operator must act";
+    ApiError::WechatConfig => SERVICE_UNAVAILABLE, 3004, "wechat_config", "服务配置有误，请联系管理员", "WeChat refused this deployment: AppID/AppSecret or IP (40013, 40125, 41002, 41004, 40164), frozen secret or account (40243, 50004, 50007), API not entitled (48001), daily quota used (45009), admin confirmation (89501, 89503, 89506, 89507); logged with the errcode, an operator must act";
     ApiError::WatermarkMismatch => BAD_GATEWAY, 3005, "watermark_mismatch", "手机号数据校验失败，请重试", "the phone data's watermark names another app";
     ApiError::WechatError => BAD_GATEWAY, 3006, "wechat_error", "微信服务返回异常，请稍后再试", "any other WeChat errcode or an unreadable answer";
     ApiError::DatabaseUnavailable => SERVICE_UNAVAILABLE, 3007, "database_unavailable", "服务暂时不可用，请稍后再试", "the database cannot be reached";
@@ -134,6 +140,12 @@ impl IntoResponse for ApiError {
         let row = self.row();
         let body = json!({ "code": row.code, "msg": self.message(), "error": row.error });
         let mut response = (row.status, Json(body)).into_response();
+        if let Self::RateLimited { retry_after_secs } = self {
+            response.headers_mut().insert(
+                axum::http::header::RETRY_AFTER,
+                axum::http::HeaderValue::from(retry_after_secs.max(1)),
+            );
+        }
         response.extensions_mut().insert(ErrorId(row.error));
         response
     }
@@ -155,10 +167,26 @@ impl ApiError {
                 (Exchange::Login, E::InvalidCode | E::MissingCode) => Self::LoginCodeInvalid,
                 (Exchange::Login, E::CodeUsed) => Self::LoginCodeUsed,
                 (Exchange::Phone, E::InvalidCode) => Self::PhoneCodeInvalid,
+                // On getuserphonenumber itself 40013 is WeChat's documented "code of another appid": the user's
+                // fault, not ours. (From the token route the same number means our AppID is wrong.)
+                (Exchange::Phone, E::InvalidAppId)
+                    if matches!(
+                        err,
+                        W::Api {
+                            api: "getuserphonenumber",
+                            ..
+                        }
+                    ) =>
+                {
+                    Self::PhoneCodeInvalid
+                }
                 // wechat-api.md: the errcode for "this phone code is not this openid's" is undocumented; the
                 // simulator answers 40003 (invalid openid), which is what WeChat uses for a bad openid.
                 (Exchange::Phone, E::InvalidOpenId) => Self::PhoneCodeMismatch,
-                (_, E::RateLimited | E::DailyLimit) => Self::RateLimited,
+                // WeChat's frequency limit counts per minute ("retry next minute").
+                (_, E::RateLimited) => Self::RateLimited {
+                    retry_after_secs: 60,
+                },
                 (_, E::SystemBusy) => Self::WechatBusy,
                 (_, E::RiskyUser) => Self::UserBlocked,
                 (_, c) if c.is_configuration() => Self::WechatConfig,
@@ -172,9 +200,11 @@ impl ApiError {
             _ => Self::Internal,
         };
         match mapped {
-            Self::WechatConfig => {
-                tracing::error!(error = %err, "WeChat refused this deployment's configuration")
-            }
+            Self::WechatConfig => tracing::error!(
+                error = %err,
+                errcode = err.errcode().map(|c| c.code()),
+                "WeChat refused this deployment (configuration, entitlement or quota): an operator must act"
+            ),
             Self::WechatError | Self::WatermarkMismatch | Self::Internal => {
                 tracing::warn!(error = %err, "WeChat call failed")
             }

@@ -6,7 +6,7 @@ use super::body::JsonObject;
 use super::error::{ApiError, Exchange, FieldProblem};
 use super::state::{AppState, TICKET_TTL, success, unix_now};
 use crate::config::PhoneBinding;
-use crate::store::{NewTicket, UserUpsert};
+use crate::store::{NewTicket, TicketReservation, UserUpsert};
 use crate::tokens::Ticket;
 use axum::Json;
 use axum::extract::State;
@@ -127,28 +127,105 @@ pub async fn phone(
         .ok_or(ApiError::field("ticket", FieldProblem::Missing))?;
     // A ticket of the wrong shape is as stale as an expired one: the client's remedy is the same (log in again).
     let ticket = Ticket::parse(ticket_text).ok_or(ApiError::TicketInvalid)?;
-    // The ticket is checked before WeChat is asked, so a stale ticket costs no phone code: the client can log in
-    // silently again and resend the same code.
-    let record = state
+    // The ticket is taken for this request before WeChat is asked: a stale ticket costs no phone code (the
+    // client can log in silently again and resend the same code), and of a double tap only the first request
+    // redeems its code; the second answers 409 with its code unspent.
+    let now = unix_now();
+    let reservation = state
         .store
-        .find_ticket(&ticket.hash(), unix_now())
-        .await?
-        .ok_or(ApiError::TicketInvalid)?;
+        .reserve_ticket(
+            &ticket.hash(),
+            state.appid(),
+            now,
+            now + state.ticket_lease.as_secs() as i64,
+        )
+        .await?;
+    let record = match reservation {
+        TicketReservation::Reserved(record) => record,
+        TicketReservation::InUse => return Err(ApiError::TicketInUse),
+        TicketReservation::Invalid => return Err(ApiError::TicketInvalid),
+    };
+    let held = HeldTicket::new(&state, ticket.hash());
     let openid = OpenId::parse(record.openid.clone()).map_err(|_| ApiError::Internal)?;
-    let info = phone_exchange(&state, &phone_code, Some(&openid)).await?;
+    let info = match phone_exchange(&state, &phone_code, Some(&openid)).await {
+        Ok(info) => info,
+        Err(err) => {
+            held.release(&err).await;
+            return Err(err);
+        }
+    };
     let sealed = state.seal_phone(openid.as_str(), &info.phone);
     let minted = state.mint_session();
-    state
+    let consumed = state
         .store
         .consume_ticket_with_user(&ticket.hash(), sealed.enc, sealed.hash, minted.record)
-        .await?
-        .ok_or(ApiError::TicketInvalid)?;
+        .await;
+    held.disarm();
+    consumed?.ok_or(ApiError::TicketInvalid)?;
     tracing::info!(phone = %info.phone, "phone bound");
     Ok(success(state.session_answer(
         &info.phone.phone_number,
         openid.as_str(),
         &minted.token,
     )))
+}
+
+/// A ticket reserved by this request. Released when the phone code fails (counting WeChat's refusals of the
+/// code against the ticket), and also when the request is dropped halfway (the client went away, the request
+/// timed out): then in a task of its own, so the ticket does not stay held until its reservation runs out.
+struct HeldTicket {
+    state: Arc<AppState>,
+    hash: [u8; 32],
+    armed: bool,
+}
+
+impl HeldTicket {
+    fn new(state: &Arc<AppState>, hash: [u8; 32]) -> Self {
+        Self {
+            state: state.clone(),
+            hash,
+            armed: true,
+        }
+    }
+
+    fn disarm(mut self) {
+        self.armed = false;
+    }
+
+    async fn release(mut self, err: &ApiError) {
+        self.armed = false;
+        // Only a code WeChat refused counts against the ticket; an outage or a busy WeChat does not.
+        let refused = matches!(
+            err,
+            ApiError::PhoneCodeInvalid | ApiError::PhoneCodeMismatch
+        );
+        let cap = self.state.phone_failures_per_ticket;
+        match self
+            .state
+            .store
+            .release_ticket(&self.hash, refused, cap)
+            .await
+        {
+            Ok(true) => tracing::info!("ticket spent: too many refused phone codes"),
+            Ok(false) => {}
+            Err(e) => {
+                tracing::warn!(error = %e, "releasing a ticket failed; it frees itself when its reservation ends")
+            }
+        }
+    }
+}
+
+impl Drop for HeldTicket {
+    fn drop(&mut self) {
+        if self.armed {
+            let (store, hash) = (self.state.store.clone(), self.hash);
+            tokio::spawn(async move {
+                if let Err(e) = store.release_ticket(&hash, false, None).await {
+                    tracing::warn!(error = %e, "releasing an abandoned ticket failed");
+                }
+            });
+        }
+    }
 }
 
 async fn change_phone(

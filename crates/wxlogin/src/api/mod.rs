@@ -11,6 +11,7 @@ pub mod state;
 
 use axum::Router;
 use axum::extract::{DefaultBodyLimit, MatchedPath, Request};
+use axum::http::{HeaderValue, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -18,6 +19,7 @@ use error::{ApiError, ErrorId};
 use state::AppState;
 use std::sync::Arc;
 use std::time::Instant;
+use tower_http::set_header::SetResponseHeaderLayer;
 
 /// The API described for tools (docs/openapi.json); a test checks it names every route the router serves.
 pub const OPENAPI: &str = include_str!("../../../../docs/openapi.json");
@@ -33,6 +35,11 @@ pub fn routes(state: Arc<AppState>) -> Router {
         .route_layer(middleware::from_fn_with_state(
             state.drain.clone(),
             drain::track,
+        ))
+        // Answers that carry a token or a person's data must not sit in a proxy's or a browser's cache.
+        .layer(SetResponseHeaderLayer::overriding(
+            header::CACHE_CONTROL,
+            HeaderValue::from_static("no-store"),
         ));
     Router::new()
         .merge(api)

@@ -23,6 +23,11 @@ pub struct AppState {
     pub redis: Option<Arc<weixin::RedisTokenStore>>,
     /// In-flight API requests, and whether a shutdown is draining them.
     pub drain: Arc<super::drain::Drain>,
+    /// How long an /api/v1/phone request holds its ticket at most: longer than any request may run, so only a
+    /// crashed instance's reservation ever runs out.
+    pub ticket_lease: Duration,
+    /// Phone codes WeChat may refuse for one ticket before the ticket is spent (`None`: no cap).
+    pub phone_failures_per_ticket: Option<u32>,
 }
 
 pub fn unix_now() -> UnixTime {

@@ -78,6 +78,17 @@ pub struct TicketRecord {
     pub expires_at: UnixTime,
 }
 
+/// What [`Store::reserve_ticket`] found.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum TicketReservation {
+    /// The ticket is this request's until the reservation ends or it is released or consumed.
+    Reserved(TicketRecord),
+    /// Another request holds it (a double tap): that request's outcome decides.
+    InUse,
+    /// Unknown, used, expired, or another app's.
+    Invalid,
+}
+
 #[async_trait::async_trait]
 pub trait Store: Send + Sync + 'static {
     /// The user with this openid in this app, if any.
@@ -95,15 +106,16 @@ pub trait Store: Send + Sync + 'static {
     /// A new session for an existing user (silent login of a known user).
     async fn create_session(&self, user_id: i64, session: NewSession) -> Result<(), StoreError>;
 
-    /// The user behind a session that exists and has `expires_at > now`.
+    /// The user behind a session that exists, has `expires_at > now` and belongs to a user of `appid`.
     async fn session_user(
         &self,
         token_hash: &[u8; 32],
+        appid: &str,
         now: UnixTime,
     ) -> Result<Option<UserRecord>, StoreError>;
 
-    /// Deletes the session; true if one was deleted.
-    async fn delete_session(&self, token_hash: &[u8; 32]) -> Result<bool, StoreError>;
+    /// Deletes the session if it belongs to a user of `appid`; true if one was deleted.
+    async fn delete_session(&self, token_hash: &[u8; 32], appid: &str) -> Result<bool, StoreError>;
 
     async fn create_ticket(&self, ticket: NewTicket) -> Result<(), StoreError>;
 
@@ -113,6 +125,34 @@ pub trait Store: Send + Sync + 'static {
         ticket_hash: &[u8; 32],
         now: UnixTime,
     ) -> Result<Option<TicketRecord>, StoreError>;
+
+    /// Reserves a live ticket of `appid` for one request until `until` (see [`TicketReservation`]).
+    async fn reserve_ticket(
+        &self,
+        ticket_hash: &[u8; 32],
+        appid: &str,
+        now: UnixTime,
+        until: UnixTime,
+    ) -> Result<TicketReservation, StoreError>;
+
+    /// Gives a reserved ticket back. `phone_code_refused`: WeChat refused the phone code, which counts against
+    /// the ticket; with `max_failures` reached the ticket is deleted (true: it is spent).
+    async fn release_ticket(
+        &self,
+        ticket_hash: &[u8; 32],
+        phone_code_refused: bool,
+        max_failures: Option<u32>,
+    ) -> Result<bool, StoreError>;
+
+    /// The value stored under `name` in `meta`, storing `value` first if there is none (the first writer wins,
+    /// also across instances).
+    async fn meta_get_or_insert(&self, name: &str, value: &[u8]) -> Result<Vec<u8>, StoreError>;
+
+    /// The value stored under `name` in `meta`.
+    async fn meta_get(&self, name: &str) -> Result<Option<Vec<u8>>, StoreError>;
+
+    /// Some user, if there is any.
+    async fn any_user(&self) -> Result<Option<UserRecord>, StoreError>;
 
     /// One transaction: consume the ticket if it is live at `session.now` (else `Ok(None)`, nothing written),
     /// then upsert the user it names with this phone and insert the session. Of N concurrent callers with the

@@ -49,22 +49,113 @@ macro_rules! impl_store {
             async fn session_user(
                 &self,
                 token_hash: &[u8; 32],
+                appid: &str,
                 now: $crate::store::UnixTime,
             ) -> Result<Option<$crate::store::UserRecord>, $crate::store::StoreError> {
                 let row: Option<$crate::store::sql::UserRow> = sqlx::query_as($crate::store::sql::SESSION_USER)
                     .bind(&token_hash[..])
                     .bind(now)
+                    .bind(appid)
                     .fetch_optional(&self.$reader)
                     .await?;
                 Ok(row.map($crate::store::UserRecord::from))
             }
 
-            async fn delete_session(&self, token_hash: &[u8; 32]) -> Result<bool, $crate::store::StoreError> {
+            async fn delete_session(&self, token_hash: &[u8; 32], appid: &str) -> Result<bool, $crate::store::StoreError> {
                 let done = sqlx::query($crate::store::sql::DELETE_SESSION)
                     .bind(&token_hash[..])
+                    .bind(appid)
                     .execute(&self.$writer)
                     .await?;
                 Ok(done.rows_affected() > 0)
+            }
+
+            async fn reserve_ticket(
+                &self,
+                ticket_hash: &[u8; 32],
+                appid: &str,
+                now: $crate::store::UnixTime,
+                until: $crate::store::UnixTime,
+            ) -> Result<$crate::store::TicketReservation, $crate::store::StoreError> {
+                let row: Option<$crate::store::sql::TicketRow> = sqlx::query_as($crate::store::sql::RESERVE_TICKET)
+                    .bind(&ticket_hash[..])
+                    .bind(now)
+                    .bind(until)
+                    .bind(appid)
+                    .fetch_optional(&self.$writer)
+                    .await?;
+                if let Some(row) = row {
+                    return Ok($crate::store::TicketReservation::Reserved(row.into()));
+                }
+                let live: i64 = sqlx::query_scalar($crate::store::sql::TICKET_LIVE)
+                    .bind(&ticket_hash[..])
+                    .bind(now)
+                    .bind(appid)
+                    .fetch_one(&self.$writer)
+                    .await?;
+                Ok(if live > 0 {
+                    $crate::store::TicketReservation::InUse
+                } else {
+                    $crate::store::TicketReservation::Invalid
+                })
+            }
+
+            async fn release_ticket(
+                &self,
+                ticket_hash: &[u8; 32],
+                phone_code_refused: bool,
+                max_failures: Option<u32>,
+            ) -> Result<bool, $crate::store::StoreError> {
+                if !phone_code_refused {
+                    sqlx::query($crate::store::sql::RELEASE_TICKET)
+                        .bind(&ticket_hash[..])
+                        .execute(&self.$writer)
+                        .await?;
+                    return Ok(false);
+                }
+                let failures: Option<i64> = sqlx::query_scalar($crate::store::sql::FAIL_TICKET)
+                    .bind(&ticket_hash[..])
+                    .fetch_optional(&self.$writer)
+                    .await?;
+                match (failures, max_failures) {
+                    (Some(failures), Some(max)) if failures >= i64::from(max) => {
+                        sqlx::query($crate::store::sql::DELETE_TICKET)
+                            .bind(&ticket_hash[..])
+                            .execute(&self.$writer)
+                            .await?;
+                        Ok(true)
+                    }
+                    (Some(_), _) => Ok(false),
+                    (None, _) => Ok(true),
+                }
+            }
+
+            async fn meta_get_or_insert(&self, name: &str, value: &[u8]) -> Result<Vec<u8>, $crate::store::StoreError> {
+                sqlx::query($crate::store::sql::META_INSERT)
+                    .bind(name)
+                    .bind(value)
+                    .execute(&self.$writer)
+                    .await?;
+                let stored: Vec<u8> = sqlx::query_scalar($crate::store::sql::META_GET)
+                    .bind(name)
+                    .fetch_one(&self.$writer)
+                    .await?;
+                Ok(stored)
+            }
+
+            async fn meta_get(&self, name: &str) -> Result<Option<Vec<u8>>, $crate::store::StoreError> {
+                let stored: Option<Vec<u8>> = sqlx::query_scalar($crate::store::sql::META_GET)
+                    .bind(name)
+                    .fetch_optional(&self.$writer)
+                    .await?;
+                Ok(stored)
+            }
+
+            async fn any_user(&self) -> Result<Option<$crate::store::UserRecord>, $crate::store::StoreError> {
+                let row: Option<$crate::store::sql::UserRow> = sqlx::query_as($crate::store::sql::ANY_USER)
+                    .fetch_optional(&self.$reader)
+                    .await?;
+                Ok(row.map($crate::store::UserRecord::from))
             }
 
             async fn create_ticket(&self, ticket: $crate::store::NewTicket) -> Result<(), $crate::store::StoreError> {

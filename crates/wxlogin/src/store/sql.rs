@@ -56,13 +56,16 @@ pub(super) use upsert_user;
 pub const INSERT_SESSION: &str =
     "INSERT INTO sessions (token_hash, user_id, created_at, expires_at) VALUES ($1, $2, $3, $4)";
 
-/// $1 token_hash, $2 now.
+/// $1 token_hash, $2 now, $3 appid.
+///
+/// A session belongs to its app: one minted for another app (or by a sandbox) on a shared database is not found.
 pub const SESSION_USER: &str = "SELECT u.id, u.appid, u.openid, u.unionid, u.phone_enc, u.phone_hash, u.created_at, u.updated_at \
      FROM sessions s JOIN users u ON u.id = s.user_id \
-     WHERE s.token_hash = $1 AND s.expires_at > $2";
+     WHERE s.token_hash = $1 AND s.expires_at > $2 AND u.appid = $3";
 
-/// $1 token_hash.
-pub const DELETE_SESSION: &str = "DELETE FROM sessions WHERE token_hash = $1";
+/// $1 token_hash, $2 appid.
+pub const DELETE_SESSION: &str = "DELETE FROM sessions WHERE token_hash = $1 \
+     AND user_id IN (SELECT id FROM users WHERE appid = $2)";
 
 /// $1 ticket_hash, $2 appid, $3 openid, $4 unionid, $5 now, $6 expires_at.
 pub const INSERT_TICKET: &str = "INSERT INTO login_tickets (ticket_hash, appid, openid, unionid, created_at, expires_at) \
@@ -78,6 +81,38 @@ pub const FIND_TICKET: &str = "SELECT appid, openid, unionid, expires_at FROM lo
 /// (PostgreSQL makes the others wait on the row lock and then find it gone; SQLite serializes writers).
 pub const CONSUME_TICKET: &str = "DELETE FROM login_tickets WHERE ticket_hash = $1 AND expires_at > $2 \
      RETURNING appid, openid, unionid, expires_at";
+
+/// $1 ticket_hash, $2 now, $3 reserved_until, $4 appid.
+///
+/// Takes the ticket for one request: only a live ticket of this app that nobody holds (or whose holder's lease
+/// ran out, e.g. the instance crashed) comes back.
+pub const RESERVE_TICKET: &str = "UPDATE login_tickets SET reserved_until = $3 \
+     WHERE ticket_hash = $1 AND expires_at > $2 AND reserved_until <= $2 AND appid = $4 \
+     RETURNING appid, openid, unionid, expires_at";
+
+/// $1 ticket_hash, $2 now, $3 appid: is the ticket live (then a failed reservation means it is held)?
+pub const TICKET_LIVE: &str =
+    "SELECT COUNT(*) FROM login_tickets WHERE ticket_hash = $1 AND expires_at > $2 AND appid = $3";
+
+/// $1 ticket_hash: gives the ticket back after a failure that was not the phone code's (WeChat busy, …).
+pub const RELEASE_TICKET: &str =
+    "UPDATE login_tickets SET reserved_until = 0 WHERE ticket_hash = $1";
+
+/// $1 ticket_hash: gives the ticket back after WeChat refused the phone code; answers the failures so far.
+pub const FAIL_TICKET: &str = "UPDATE login_tickets SET reserved_until = 0, failures = failures + 1 \
+     WHERE ticket_hash = $1 RETURNING CAST(failures AS BIGINT)";
+
+/// $1 ticket_hash.
+pub const DELETE_TICKET: &str = "DELETE FROM login_tickets WHERE ticket_hash = $1";
+
+/// $1 name.
+pub const META_GET: &str = "SELECT value FROM meta WHERE name = $1";
+/// $1 name, $2 value: a first writer wins; later ones read its value back.
+pub const META_INSERT: &str =
+    "INSERT INTO meta (name, value) VALUES ($1, $2) ON CONFLICT (name) DO NOTHING";
+
+/// One user, any: to check the data key against a database written before key check values existed.
+pub const ANY_USER: &str = concat!("SELECT ", user_columns!(), " FROM users LIMIT 1");
 
 /// $1 user_id, $2 phone_enc, $3 phone_hash, $4 now.
 pub const UPDATE_PHONE: &str = concat!(
