@@ -35,6 +35,14 @@ test('project.config.json: a placeholder appid, tests and tooling kept out of th
   expect(ignored).toEqual(expect.arrayContaining(['node_modules', 'test', 'package.json']));
 });
 
+test('project.config.json pins a current 3.x base library, past 3.0.0 and its spurious privacy errno', () => {
+  const [major, minor] = json('project.config.json').libVersion.split('.').map(Number);
+  expect(major).toBe(3);
+  // 3.0.0 has a known spurious privacy errno for a correctly declared phone button; pin a recent 3.x (3.8.12)
+  // so DevTools and the preview run the base library real users have.
+  expect(minor).toBeGreaterThanOrEqual(8);
+});
+
 test('no tag or folder named wx-… (WeChat reserves the prefix)', () => {
   const wxml = ['pages/login/login', 'pages/index/index']
     .map((p) => read(`${p}.wxml`).replace(/<!--[\s\S]*?-->/g, ''))
