@@ -193,6 +193,7 @@ pub async fn start(
         redis,
         drain: drain.clone(),
         ticket_lease: TICKET_LEASE,
+        wechat_deadline: Duration::from_secs(12),
         phone_failures_per_ticket: Some(5),
     });
 

@@ -18,11 +18,26 @@ use weixin::{LoginCode, OpenId, PhoneCode, PhoneInfo, Session};
 type Answer = Result<Json<Value>, ApiError>;
 
 async fn login_exchange(state: &AppState, code: &LoginCode) -> Result<Session, ApiError> {
-    state
-        .wechat
-        .code_to_session(code)
-        .await
+    within_deadline(state, state.wechat.code_to_session(code))
+        .await?
         .map_err(|e| ApiError::from_wechat(Exchange::Login, &e))
+}
+
+/// Bounds one WeChat exchange (its retries and a token refresh included) by the share of the request timeout
+/// it is given, so a login answers 503 `wechat_unavailable` before the whole request is cut.
+async fn within_deadline<T>(
+    state: &AppState,
+    exchange: impl std::future::Future<Output = T>,
+) -> Result<T, ApiError> {
+    tokio::time::timeout(state.wechat_deadline, exchange)
+        .await
+        .map_err(|_elapsed| {
+            tracing::warn!(
+                deadline_ms = state.wechat_deadline.as_millis() as u64,
+                "WeChat exchange ran out of time"
+            );
+            ApiError::WechatUnavailable
+        })
 }
 
 async fn phone_exchange(
@@ -30,10 +45,8 @@ async fn phone_exchange(
     code: &PhoneCode,
     openid: Option<&OpenId>,
 ) -> Result<PhoneInfo, ApiError> {
-    state
-        .wechat
-        .get_phone_number(code, openid)
-        .await
+    within_deadline(state, state.wechat.get_phone_number(code, openid))
+        .await?
         .map_err(|e| ApiError::from_wechat(Exchange::Phone, &e))
 }
 

@@ -26,6 +26,8 @@ pub struct AppState {
     /// How long an /api/v1/phone request holds its ticket at most: longer than any request may run, so only a
     /// crashed instance's reservation ever runs out.
     pub ticket_lease: Duration,
+    /// The most one WeChat exchange may take: a login makes at most two in a row, within the request timeout.
+    pub wechat_deadline: Duration,
     /// Phone codes WeChat may refuse for one ticket before the ticket is spent (`None`: no cap).
     pub phone_failures_per_ticket: Option<u32>,
 }
