@@ -6,6 +6,7 @@
 pub mod api;
 pub mod app;
 pub mod cli;
+pub mod client_ip;
 pub mod config;
 pub mod phone_crypto;
 mod private_file;
