@@ -10,6 +10,7 @@ pub mod client_ip;
 pub mod config;
 pub mod phone_crypto;
 mod private_file;
+pub mod ratelimit;
 pub mod sandbox;
 mod sandbox_ui;
 pub mod store;
