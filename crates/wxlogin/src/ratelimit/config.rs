@@ -78,7 +78,9 @@ fn rate_or_off<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Rate>, D
     if text.trim() == OFF {
         return Ok(None);
     }
-    text.parse().map(Some).map_err(serde::de::Error::custom)
+    text.parse()
+        .map(Some)
+        .map_err(|e| serde::de::Error::custom(format!("{e}, or \"off\" to disable it")))
 }
 
 fn count_or_off<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<u32>, D::Error> {
@@ -200,7 +202,10 @@ phone_failures_per_ticket = "off"
         let err = parse("[rate_limits]\nper_user = \"1/s\"").unwrap_err();
         assert!(err.contains("per_user"), "{err}");
         let err = parse("[rate_limits]\nper_ip = \"lots\"").unwrap_err();
-        assert!(err.contains("\"lots\""), "{err}");
+        assert!(
+            err.contains("\"lots\"") && err.contains("\"off\" to disable"),
+            "{err}"
+        );
         let err = parse("[rate_limits]\nper_ip = \"0/min\"").unwrap_err();
         assert!(err.contains("off"), "{err}");
         let err = parse("[rate_limits]\nper_ip = 20").unwrap_err();
