@@ -6,9 +6,11 @@
 pub mod api;
 pub mod app;
 pub mod cli;
+pub mod client_ip;
 pub mod config;
 pub mod phone_crypto;
 mod private_file;
+pub mod ratelimit;
 pub mod sandbox;
 mod sandbox_ui;
 pub mod store;
