@@ -249,7 +249,9 @@ def start_wxlogin(sim: Sim, workdir: Path, binding: str = "verify", instances: i
         port = free_port()
         data_dir = Path(tempfile.mkdtemp(prefix=f"wxlogin-{n}-", dir=workdir))
         argv = [str(WXLOGIN), "serve", "--listen", f"127.0.0.1:{port}", "--data-dir", str(data_dir),
-                "--wechat-base-url", sim.base, "--phone-binding", binding]
+                "--wechat-base-url", sim.base, "--phone-binding", binding,
+                # wrk sends every login from one address: the per-IP limit would refuse nearly all of it.
+                "--rate-limits", "off"]
         if database_url:
             argv += ["--database-url", database_url]
         if redis_url:
@@ -263,7 +265,7 @@ def start_wxlogin(sim: Sim, workdir: Path, binding: str = "verify", instances: i
                 p.stop()
             raise
         targets.append(f"127.0.0.1:{port}")
-    settings = {"phone_binding": binding, "instances": instances, "RUST_LOG": "warn",
+    settings = {"phone_binding": binding, "instances": instances, "RUST_LOG": "warn", "rate_limits": "off",
                 "storage": "postgres+redis" if database_url else "sqlite (WAL, synchronous=NORMAL)"}
     return Server("wxlogin", procs, targets, settings)
 

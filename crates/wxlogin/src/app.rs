@@ -3,6 +3,7 @@
 use crate::api::{self, state::AppState};
 use crate::config::{ConfigError, PhoneBinding, Settings};
 use crate::phone_crypto::PhoneCipher;
+use crate::ratelimit::RateLimiter;
 use crate::store::{self, Store};
 use std::future::Future;
 use std::net::SocketAddr;
@@ -183,6 +184,8 @@ pub async fn start(
         None => weixin::Client::new(wechat_config)?,
     };
     let appid = wechat.appid().as_str().to_owned();
+    let limiter = RateLimiter::new(&settings.rate_limits, settings.redis_url.as_deref())
+        .map_err(|e| ConfigError(format!("rate limits: {e}")))?;
     let drain = Arc::new(api::drain::Drain::default());
     let state = Arc::new(AppState {
         wechat,
@@ -194,7 +197,9 @@ pub async fn start(
         drain: drain.clone(),
         ticket_lease: TICKET_LEASE,
         wechat_deadline: Duration::from_secs(12),
-        phone_failures_per_ticket: Some(5),
+        phone_failures_per_ticket: settings.rate_limits.phone_failures_per_ticket,
+        limiter,
+        trusted_proxies: settings.trusted_proxies.clone(),
     });
 
     let mut router = api::routes(state);
@@ -209,18 +214,21 @@ pub async fn start(
 
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let server = tokio::spawn(async move {
-        axum::serve(listener, router)
-            .with_graceful_shutdown(async move {
-                tokio::select! {
-                    _ = shutdown => {}
-                    _ = stopped => {}
-                }
-                tracing::info!(
-                    "shutting down: /readyz now answers 503; finishing the logins in flight"
-                );
-                drain.drain(DRAIN_LIMIT).await;
-            })
-            .await
+        axum::serve(
+            listener,
+            router.into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .with_graceful_shutdown(async move {
+            tokio::select! {
+                _ = shutdown => {}
+                _ = stopped => {}
+            }
+            tracing::info!(
+                "shutting down: /readyz now answers 503; finishing the logins in flight"
+            );
+            drain.drain(DRAIN_LIMIT).await;
+        })
+        .await
     });
     Ok(Running {
         addr,

@@ -1,6 +1,8 @@
 //! Configuration: flags > environment > a TOML file (`--config`) > defaults, resolved once at start into
 //! [`Settings`]. The defaults live here and nowhere else.
 
+use crate::client_ip::TrustedProxies;
+use crate::ratelimit::RateLimitConfig;
 use clap::Args;
 use serde::Deserialize;
 use std::net::SocketAddr;
@@ -67,6 +69,21 @@ pub struct ServeArgs {
     /// a non-loopback address, a database URL, a Redis URL or a data key.
     #[arg(long, env = "WXLOGIN_SANDBOX")]
     pub sandbox: bool,
+    /// `off` turns every rate limit off (load tests, or a limiter in front); `on` (default) applies the
+    /// `[rate_limits]` table of the config file, or its defaults.
+    #[arg(long, env = "WXLOGIN_RATE_LIMITS", value_enum)]
+    pub rate_limits: Option<RateLimitSwitch>,
+    /// Proxies whose `X-Forwarded-For` is trusted for the client address (comma-separated IPs or CIDRs, e.g.
+    /// `10.0.0.0/8,127.0.0.1`); default: none, the peer address is the client.
+    #[arg(long, env = "WXLOGIN_TRUSTED_PROXIES")]
+    pub trusted_proxies: Option<String>,
+}
+
+/// `--rate-limits`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum RateLimitSwitch {
+    On,
+    Off,
 }
 
 /// The TOML file's shape: the same settings, all optional.
@@ -84,6 +101,8 @@ struct FileSettings {
     log_format: Option<String>,
     token_lock_lease: Option<String>,
     sandbox: Option<bool>,
+    rate_limits: Option<RateLimitConfig>,
+    trusted_proxies: Option<TrustedProxies>,
     appid: Option<String>,
     secret: Option<String>,
 }
@@ -121,6 +140,9 @@ pub struct Settings {
     pub sandbox_forced: bool,
     pub json_logs: bool,
     pub token_lock_lease: Duration,
+    /// The limits in force (all off with `--rate-limits off`).
+    pub rate_limits: RateLimitConfig,
+    pub trusted_proxies: TrustedProxies,
 }
 
 /// The data key's text, which never prints.
@@ -247,6 +269,16 @@ impl Settings {
                 )));
             }
         }
+        let rate_limits = match args.rate_limits {
+            Some(RateLimitSwitch::Off) => RateLimitConfig::off(),
+            Some(RateLimitSwitch::On) | None => file.rate_limits.unwrap_or_default(),
+        };
+        let trusted_proxies = match args.trusted_proxies {
+            Some(text) => text
+                .parse::<TrustedProxies>()
+                .map_err(|e| ConfigError(format!("--trusted-proxies: {e}")))?,
+            None => file.trusted_proxies.unwrap_or_default(),
+        };
         Ok(Self {
             listen,
             data_dir: args
@@ -266,6 +298,8 @@ impl Settings {
             sandbox_forced: sandbox_asked,
             json_logs,
             token_lock_lease,
+            rate_limits,
+            trusted_proxies,
         })
     }
 

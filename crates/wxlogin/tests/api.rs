@@ -446,7 +446,10 @@ async fn upstream_faults_are_absorbed_or_reported_clearly() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn many_concurrent_logins() {
-    let app = spawn_app().await;
+    // A load test from one address: the limits (tested in tests/limits.rs) would refuse most of it.
+    let mut args = common::sandbox_args(&temp_dir("load"));
+    args.rate_limits = Some(wxlogin::config::RateLimitSwitch::Off);
+    let app = spawn_with(args).await;
     let batch: Value = app
         .post("/sandbox/v1/batch", json!({ "count": 200 }))
         .await

@@ -250,6 +250,9 @@ async fn start_cluster(db_port: u16, lease: &str) -> Cluster {
                 &sim,
                 "--token-lock-lease",
                 lease,
+                // Load from one address; the limits across instances are tested in tests/limits.rs.
+                "--rate-limits",
+                "off",
             ])
             .env("WX_APPID", &appid)
             .env("WX_SECRET", &secret)

@@ -3,9 +3,11 @@
 
 use super::auth;
 use super::body::JsonObject;
+use super::client::ClientIp;
 use super::error::{ApiError, Exchange, FieldProblem};
 use super::state::{AppState, TICKET_TTL, success, unix_now};
 use crate::config::PhoneBinding;
+use crate::ratelimit::Limit;
 use crate::store::{NewTicket, TicketReservation, UserUpsert};
 use crate::tokens::Ticket;
 use axum::Json;
@@ -53,12 +55,18 @@ async fn phone_exchange(
 /// `POST /api/getPhone {phoneCode, loginCode}`: both codes in one call. In `verify` mode the login code is
 /// exchanged first and its openid goes with the phone code, so WeChat refuses a phone code of another user;
 /// `concurrent` saves a round trip and skips that check.
-pub async fn get_phone(State(state): State<Arc<AppState>>, body: JsonObject) -> Answer {
+pub async fn get_phone(
+    State(state): State<Arc<AppState>>,
+    client: ClientIp,
+    body: JsonObject,
+) -> Answer {
     let login_code: LoginCode = body.required("loginCode")?;
     let phone_code: PhoneCode = body.required("phoneCode")?;
+    state.limit_login(&client).await?;
     let (session, info) = match state.binding {
         PhoneBinding::Verify => {
             let session = login_exchange(&state, &login_code).await?;
+            state.limit(Limit::OpenId, session.openid.as_str()).await?;
             let info = phone_exchange(&state, &phone_code, Some(&session.openid)).await?;
             (session, info)
         }
@@ -67,7 +75,9 @@ pub async fn get_phone(State(state): State<Arc<AppState>>, body: JsonObject) -> 
                 login_exchange(&state, &login_code),
                 phone_exchange(&state, &phone_code, None)
             );
-            (session?, info?)
+            let session = session?;
+            state.limit(Limit::OpenId, session.openid.as_str()).await?;
+            (session, info?)
         }
     };
     let openid = session.openid.as_str();
@@ -96,10 +106,16 @@ pub async fn get_phone(State(state): State<Arc<AppState>>, body: JsonObject) -> 
 
 /// `POST /api/v1/login {loginCode}`: jscode2session only. A known user is logged in; an unknown one gets a
 /// ticket for `/api/v1/phone` and no account yet.
-pub async fn login(State(state): State<Arc<AppState>>, body: JsonObject) -> Answer {
+pub async fn login(
+    State(state): State<Arc<AppState>>,
+    client: ClientIp,
+    body: JsonObject,
+) -> Answer {
     let code: LoginCode = body.required("loginCode")?;
+    state.limit_login(&client).await?;
     let session = login_exchange(&state, &code).await?;
     let openid = session.openid.as_str();
+    state.limit(Limit::OpenId, openid).await?;
     if let Some(user) = state.store.find_user(state.appid(), openid).await? {
         let phone = state.open_phone(&user)?;
         let minted = state.mint_session();
@@ -128,11 +144,14 @@ pub async fn login(State(state): State<Arc<AppState>>, body: JsonObject) -> Answ
 /// getuserphonenumber with the openid the ticket or session holds, so WeChat checks the code is that user's.
 pub async fn phone(
     State(state): State<Arc<AppState>>,
+    client: ClientIp,
     headers: HeaderMap,
     body: JsonObject,
 ) -> Answer {
     let phone_code: PhoneCode = body.required("phoneCode")?;
-    if let Some(token) = auth::bearer(&headers)? {
+    let bearer = auth::bearer(&headers)?;
+    state.limit_login(&client).await?;
+    if let Some(token) = bearer {
         return change_phone(&state, &token, &phone_code).await;
     }
     let ticket_text = body
@@ -160,7 +179,11 @@ pub async fn phone(
     };
     let held = HeldTicket::new(&state, ticket.hash());
     let openid = OpenId::parse(record.openid.clone()).map_err(|_| ApiError::Internal)?;
-    let info = match phone_exchange(&state, &phone_code, Some(&openid)).await {
+    let exchange = async {
+        state.limit(Limit::OpenId, openid.as_str()).await?;
+        phone_exchange(&state, &phone_code, Some(&openid)).await
+    };
+    let info = match exchange.await {
         Ok(info) => info,
         Err(err) => {
             held.release(&err).await;
@@ -248,6 +271,7 @@ async fn change_phone(
 ) -> Answer {
     let user = auth::session_user(state, token).await?;
     let openid = OpenId::parse(user.openid.clone()).map_err(|_| ApiError::Internal)?;
+    state.limit(Limit::OpenId, openid.as_str()).await?;
     let info = phone_exchange(state, code, Some(&openid)).await?;
     let sealed = state.seal_phone(openid.as_str(), &info.phone);
     state

@@ -4,6 +4,7 @@
 mod account;
 mod auth;
 pub mod body;
+pub mod client;
 pub mod drain;
 pub mod error;
 mod login;

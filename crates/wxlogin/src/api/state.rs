@@ -1,8 +1,10 @@
 //! What every handler shares, and the steps the login flows have in common (sealing a phone, minting a session).
 
 use super::error::ApiError;
+use crate::client_ip::TrustedProxies;
 use crate::config::PhoneBinding;
 use crate::phone_crypto::{PhoneCipher, row_id};
+use crate::ratelimit::{Limit, RateLimiter};
 use crate::store::{NewSession, Store, UnixTime, UserRecord};
 use crate::tokens::SessionToken;
 use serde_json::{Value, json};
@@ -30,6 +32,10 @@ pub struct AppState {
     pub wechat_deadline: Duration,
     /// Phone codes WeChat may refuse for one ticket before the ticket is spent (`None`: no cap).
     pub phone_failures_per_ticket: Option<u32>,
+    /// Limits per client IP, WeChat user and app (cluster-wide through Redis when configured).
+    pub limiter: RateLimiter,
+    /// Proxies whose `X-Forwarded-For` names the client.
+    pub trusted_proxies: TrustedProxies,
 }
 
 pub fn unix_now() -> UnixTime {
@@ -54,6 +60,22 @@ pub struct Minted {
 impl AppState {
     pub fn appid(&self) -> &str {
         self.wechat.appid().as_str()
+    }
+
+    /// Spends one request of `key`'s budget under `limit`, or answers 429 with the wait.
+    pub async fn limit(&self, limit: Limit, key: &str) -> Result<(), ApiError> {
+        self.limiter.check(limit, key).await.map_err(|retry| {
+            tracing::debug!(limit = %limit, "rate limited");
+            ApiError::RateLimited {
+                retry_after_secs: retry.header_secs(),
+            }
+        })
+    }
+
+    /// The limits every login route passes before it may call WeChat: the client's address, then the app.
+    pub async fn limit_login(&self, client: &super::client::ClientIp) -> Result<(), ApiError> {
+        self.limit(Limit::Ip, &client.rate_key()).await?;
+        self.limit(Limit::App, self.appid()).await
     }
 
     pub fn seal_phone(&self, openid: &str, phone: &weixin::PhoneNumber) -> SealedPhone {
