@@ -11,6 +11,7 @@ pub mod phone_crypto;
 mod private_file;
 pub mod sandbox;
 mod sandbox_ui;
+pub mod server;
 pub mod store;
 pub mod telemetry;
 pub mod tokens;
