@@ -9,9 +9,6 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-/// The longest a shutdown waits for logins in flight: each is a few WeChat round trips with bounded retries.
-const DRAIN_LIMIT: Duration = Duration::from_secs(15);
-
 /// Why the service could not start.
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
@@ -160,19 +157,16 @@ pub async fn start(
     spawn_purge(store.clone());
 
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let limits = settings.connection_limits.clone();
     let server = tokio::spawn(async move {
-        axum::serve(listener, router)
-            .with_graceful_shutdown(async move {
-                tokio::select! {
-                    _ = shutdown => {}
-                    _ = stopped => {}
-                }
-                tracing::info!(
-                    "shutting down: /readyz now answers 503; finishing the logins in flight"
-                );
-                drain.drain(DRAIN_LIMIT).await;
-            })
-            .await
+        crate::server::serve(listener, router, limits, drain, async move {
+            tokio::select! {
+                _ = shutdown => {}
+                _ = stopped => {}
+            }
+            tracing::info!("shutting down: /readyz now answers 503; finishing the logins in flight");
+        })
+        .await
     });
     Ok(Running {
         addr,

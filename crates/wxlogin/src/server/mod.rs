@@ -366,7 +366,7 @@ mod tests {
             ids
         };
         assert_eq!(left, vec![2, 3]);
-        assert!(registry.make_room(1));
+        assert!(registry.make_room(2));
         assert_eq!(registry.lock().len(), 1);
         // Only the busy one is left: no room at a cap of 1.
         assert!(!registry.make_room(1));
