@@ -164,7 +164,9 @@ pub async fn start(
                 _ = shutdown => {}
                 _ = stopped => {}
             }
-            tracing::info!("shutting down: /readyz now answers 503; finishing the logins in flight");
+            tracing::info!(
+                "shutting down: /readyz now answers 503; finishing the logins in flight"
+            );
         })
         .await
     });
