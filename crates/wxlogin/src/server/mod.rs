@@ -142,6 +142,18 @@ impl Registry {
     }
 }
 
+/// A connection's place in the registry, given up on drop.
+struct Registered {
+    registry: Arc<Registry>,
+    id: u64,
+}
+
+impl Drop for Registered {
+    fn drop(&mut self) {
+        self.registry.remove(self.id);
+    }
+}
+
 fn evict_oldest_idle(conns: &mut HashMap<u64, Arc<Conn>>, n: usize) -> usize {
     let mut idle: Vec<(Instant, u64)> = conns
         .iter()
@@ -260,9 +272,10 @@ pub async fn serve(
                 let registry = registry.clone();
                 let graceful = graceful_rx.clone();
                 tasks.spawn(async move {
+                    // Leaves the registry however the task ends (a panic included), or the cap would shrink.
+                    let _registered = Registered { registry, id };
                     let connection = std::pin::pin!(connection);
                     conn.watch(&limits, connection, graceful, |c| c.graceful_shutdown()).await;
-                    registry.remove(id);
                 });
             }
         }
