@@ -10,12 +10,6 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-/// The longest a shutdown waits for logins in flight: each is a few WeChat round trips with bounded retries.
-const DRAIN_LIMIT: Duration = Duration::from_secs(15);
-
-/// The longest an /api/v1/phone request holds its ticket.
-const TICKET_LEASE: Duration = Duration::from_secs(60);
-
 /// Why the service could not start.
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
@@ -195,8 +189,10 @@ pub async fn start(
         session_ttl: settings.session_ttl,
         redis,
         drain: drain.clone(),
-        ticket_lease: TICKET_LEASE,
-        wechat_deadline: Duration::from_secs(12),
+        // No request runs longer than the request timeout, so the lease only runs out for a crashed instance.
+        ticket_lease: settings.connection_limits.request_timeout + Duration::from_secs(5),
+        // A login makes at most two exchanges in a row; together they stay within the request timeout.
+        wechat_deadline: settings.connection_limits.request_timeout * 2 / 5,
         phone_failures_per_ticket: settings.rate_limits.phone_failures_per_ticket,
         limiter,
         trusted_proxies: settings.trusted_proxies.clone(),
@@ -213,12 +209,9 @@ pub async fn start(
     spawn_purge(store.clone());
 
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let limits = settings.connection_limits.clone();
     let server = tokio::spawn(async move {
-        axum::serve(
-            listener,
-            router.into_make_service_with_connect_info::<SocketAddr>(),
-        )
-        .with_graceful_shutdown(async move {
+        crate::server::serve(listener, router, limits, drain, async move {
             tokio::select! {
                 _ = shutdown => {}
                 _ = stopped => {}
@@ -226,7 +219,6 @@ pub async fn start(
             tracing::info!(
                 "shutting down: /readyz now answers 503; finishing the logins in flight"
             );
-            drain.drain(DRAIN_LIMIT).await;
         })
         .await
     });

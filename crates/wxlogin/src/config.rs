@@ -16,6 +16,11 @@ pub mod defaults {
     pub const SESSION_TTL: &str = "30d";
     pub const PHONE_BINDING: &str = "verify";
     pub const TOKEN_LOCK_LEASE: &str = "10s";
+    pub const HEADER_TIMEOUT: &str = "10s";
+    pub const REQUEST_TIMEOUT: &str = "30s";
+    pub const IDLE_TIMEOUT: &str = "60s";
+    pub const MAX_CONNECTIONS: usize = 10_000;
+    pub const DRAIN_TIMEOUT: &str = "15s";
 }
 
 /// How `/api/getPhone` ties the phone code to the user of the login code.
@@ -65,6 +70,21 @@ pub struct ServeArgs {
     /// With Redis: how long a crashed instance's access-token refresh lock can hold up the others.
     #[arg(long, env = "WXLOGIN_TOKEN_LOCK_LEASE")]
     pub token_lock_lease: Option<String>,
+    /// A request head must be complete this long after accept, or after its first byte on a kept-alive connection.
+    #[arg(long, env = "WXLOGIN_HEADER_TIMEOUT")]
+    pub header_timeout: Option<String>,
+    /// A request (body and handling) is answered 408 after this.
+    #[arg(long, env = "WXLOGIN_REQUEST_TIMEOUT")]
+    pub request_timeout: Option<String>,
+    /// A keep-alive connection with no request for this long is closed.
+    #[arg(long, env = "WXLOGIN_IDLE_TIMEOUT")]
+    pub idle_timeout: Option<String>,
+    /// Connections open at once (lowered to what the open-file limit allows); idle ones make room for new ones.
+    #[arg(long, env = "WXLOGIN_MAX_CONNECTIONS")]
+    pub max_connections: Option<usize>,
+    /// On SIGTERM, how long the requests in flight may take before the service stops anyway.
+    #[arg(long, env = "WXLOGIN_DRAIN_TIMEOUT")]
+    pub drain_timeout: Option<String>,
     /// Run the sandbox (simulated WeChat, anyone can mint a login) even where the settings look like production:
     /// a non-loopback address, a database URL, a Redis URL or a data key.
     #[arg(long, env = "WXLOGIN_SANDBOX")]
@@ -103,6 +123,11 @@ struct FileSettings {
     sandbox: Option<bool>,
     rate_limits: Option<RateLimitConfig>,
     trusted_proxies: Option<TrustedProxies>,
+    header_timeout: Option<String>,
+    request_timeout: Option<String>,
+    idle_timeout: Option<String>,
+    max_connections: Option<usize>,
+    drain_timeout: Option<String>,
     appid: Option<String>,
     secret: Option<String>,
 }
@@ -143,6 +168,7 @@ pub struct Settings {
     /// The limits in force (all off with `--rate-limits off`).
     pub rate_limits: RateLimitConfig,
     pub trusted_proxies: TrustedProxies,
+    pub connection_limits: crate::server::ConnectionLimits,
 }
 
 /// The data key's text, which never prints.
@@ -279,6 +305,40 @@ impl Settings {
                 .map_err(|e| ConfigError(format!("--trusted-proxies: {e}")))?,
             None => file.trusted_proxies.unwrap_or_default(),
         };
+        let connection_limits = crate::server::ConnectionLimits {
+            header_timeout: duration_setting(
+                "--header-timeout",
+                args.header_timeout.or(file.header_timeout),
+                defaults::HEADER_TIMEOUT,
+            )?,
+            request_timeout: duration_setting(
+                "--request-timeout",
+                args.request_timeout.or(file.request_timeout),
+                defaults::REQUEST_TIMEOUT,
+            )?,
+            idle_timeout: duration_setting(
+                "--idle-timeout",
+                args.idle_timeout.or(file.idle_timeout),
+                defaults::IDLE_TIMEOUT,
+            )?,
+            max_connections: args
+                .max_connections
+                .or(file.max_connections)
+                .unwrap_or(defaults::MAX_CONNECTIONS),
+            drain_timeout: duration_setting(
+                "--drain-timeout",
+                args.drain_timeout.or(file.drain_timeout),
+                defaults::DRAIN_TIMEOUT,
+            )?,
+        };
+        if connection_limits.max_connections == 0 {
+            return Err(ConfigError("--max-connections must be at least 1".into()));
+        }
+        if connection_limits.header_timeout >= connection_limits.request_timeout {
+            return Err(ConfigError(
+                "--header-timeout must be shorter than --request-timeout".into(),
+            ));
+        }
         Ok(Self {
             listen,
             data_dir: args
@@ -300,6 +360,7 @@ impl Settings {
             token_lock_lease,
             rate_limits,
             trusted_proxies,
+            connection_limits,
         })
     }
 
@@ -327,6 +388,21 @@ fn present(name: &str, value: Option<String>) -> Result<Option<String>, ConfigEr
     }
 }
 
+/// A non-zero duration setting given as humantime text (`10s`, `1m`), or its default.
+fn duration_setting(
+    flag: &str,
+    text: Option<String>,
+    default: &str,
+) -> Result<Duration, ConfigError> {
+    let text = text.unwrap_or_else(|| default.into());
+    let value = humantime::parse_duration(&text)
+        .map_err(|e| ConfigError(format!("{flag} {text:?}: {e} (try {default})")))?;
+    if value.is_zero() {
+        return Err(ConfigError(format!("{flag} must be more than 0")));
+    }
+    Ok(value)
+}
+
 fn read_file(path: &Path) -> Result<FileSettings, ConfigError> {
     let text = std::fs::read_to_string(path)
         .map_err(|e| ConfigError(format!("cannot read {}: {e}", path.display())))?;
@@ -349,6 +425,10 @@ mod tests {
         assert_eq!(s.session_ttl, Duration::from_secs(30 * 86400));
         assert_eq!(s.phone_binding, PhoneBinding::Verify);
         assert!(s.database_url().starts_with("sqlite://"));
+        assert_eq!(
+            s.connection_limits,
+            crate::server::ConnectionLimits::default()
+        );
     }
 
     #[test]
@@ -401,6 +481,23 @@ mod tests {
             "WX_SECRET" => Some("s3cr3t".to_string()),
             _ => None,
         };
+        for bad in [
+            ServeArgs {
+                idle_timeout: Some("0s".into()),
+                ..Default::default()
+            },
+            ServeArgs {
+                header_timeout: Some("30s".into()),
+                request_timeout: Some("30s".into()),
+                ..Default::default()
+            },
+            ServeArgs {
+                max_connections: Some(0),
+                ..Default::default()
+            },
+        ] {
+            assert!(Settings::resolve(bad, no_env).is_err());
+        }
         let s = Settings::resolve(ServeArgs::default(), both).unwrap();
         assert!(!s.is_sandbox());
         assert!(!format!("{s:?}").contains("s3cr3t"));

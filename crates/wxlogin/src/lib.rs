@@ -13,6 +13,7 @@ mod private_file;
 pub mod ratelimit;
 pub mod sandbox;
 mod sandbox_ui;
+pub mod server;
 pub mod store;
 pub mod telemetry;
 pub mod tokens;

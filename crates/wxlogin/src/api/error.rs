@@ -20,6 +20,8 @@ pub enum ApiError {
     BodyTooLarge,
     NotFound,
     MethodNotAllowed,
+    /// Headers, body and handling together took longer than the request timeout.
+    RequestTimeout,
     LoginCodeInvalid,
     LoginCodeUsed,
     PhoneCodeInvalid,
@@ -89,6 +91,7 @@ table! {
     ApiError::BodyTooLarge => PAYLOAD_TOO_LARGE, 1003, "body_too_large", "请求体过大", "the body is over 16 KiB";
     ApiError::NotFound => NOT_FOUND, 1004, "not_found", "接口不存在", "no such route";
     ApiError::MethodNotAllowed => METHOD_NOT_ALLOWED, 1005, "method_not_allowed", "请求方法不支持", "wrong HTTP method for the route";
+    ApiError::RequestTimeout => REQUEST_TIMEOUT, 1006, "request_timeout", "请求超时，请重试", "the request (headers, body and handling) took longer than --request-timeout (30 s)";
     ApiError::LoginCodeInvalid => BAD_REQUEST, 2001, "login_code_invalid", "登录凭证无效或已过期，请重新登录", "WeChat 40029 on jscode2session: unknown, expired (5 min) or another app's login code";
     ApiError::LoginCodeUsed => BAD_REQUEST, 2002, "login_code_used", "登录凭证已被使用，请重新登录", "WeChat 40163: the login code was used before";
     ApiError::PhoneCodeInvalid => BAD_REQUEST, 2003, "phone_code_invalid", "手机号授权已失效，请重新点击按钮授权", "WeChat 40029 on getuserphonenumber: unknown, expired (5 min) or used phone code; 40013: another app's phone code";

@@ -65,6 +65,8 @@ pub fn routes(state: Arc<AppState>) -> Router {
 pub fn finish(router: Router) -> Router {
     router
         .fallback(|| async { ApiError::NotFound })
+        // Inside the request log, so a request cut by the timeout is logged (408) like any other.
+        .layer(middleware::from_fn(crate::server::enforce_request_timeout))
         .layer(middleware::from_fn(log_request))
         .layer(tower_http::catch_panic::CatchPanicLayer::custom(|_| {
             tracing::error!("a handler panicked");
