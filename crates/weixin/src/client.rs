@@ -122,7 +122,9 @@ impl Client {
         let http = reqwest::Client::builder()
             .connect_timeout(config.connect_timeout)
             .timeout(config.request_timeout)
-            .pool_idle_timeout(Duration::from_secs(60))
+            // Below the 60 s keep-alive idle timeout servers commonly use (wxlogin's own, which the sandbox calls):
+            // the pool drops a connection before the server does, never racing its close with a request.
+            .pool_idle_timeout(Duration::from_secs(50))
             .tcp_nodelay(true)
             .build()
             .map_err(|e| Error::Config(e.without_url().to_string()))?;
