@@ -253,9 +253,10 @@ impl HeldTicket {
 
 impl Drop for HeldTicket {
     fn drop(&mut self) {
-        if self.armed {
+        // No runtime left (the process is ending): the reservation runs out by itself.
+        if let (true, Ok(runtime)) = (self.armed, tokio::runtime::Handle::try_current()) {
             let (store, hash) = (self.state.store.clone(), self.hash);
-            tokio::spawn(async move {
+            runtime.spawn(async move {
                 if let Err(e) = store.release_ticket(&hash, false, None).await {
                     tracing::warn!(error = %e, "releasing an abandoned ticket failed");
                 }
