@@ -25,6 +25,25 @@ pub enum Command {
     Sim(SimArgs),
 }
 
+#[cfg(test)]
+mod tests {
+    #[derive(Debug, thiserror::Error)]
+    #[error("outer")]
+    struct Outer(#[source] Middle);
+    #[derive(Debug, thiserror::Error)]
+    #[error("middle")]
+    struct Middle(#[source] std::io::Error);
+
+    #[test]
+    fn every_cause_is_said_once() {
+        let err = Outer(Middle(std::io::Error::other("connection refused")));
+        assert_eq!(
+            super::with_causes(&err),
+            "outer: middle: connection refused"
+        );
+    }
+}
+
 #[derive(Debug, clap::Args)]
 pub struct SimArgs {
     /// Address to listen on.
@@ -76,10 +95,27 @@ impl From<crate::app::StartError> for Failure {
     fn from(err: crate::app::StartError) -> Self {
         let exit_code = if err.is_configuration() { 2 } else { 1 };
         Self {
-            message: err.to_string(),
+            message: with_causes(&err),
             exit_code,
         }
     }
+}
+
+/// The error and every cause under it ("database: the database is unavailable: … Connection refused"), each
+/// said once: an operator needs the why, not only the what. The causes are ours or the drivers' messages, which
+/// name no secret (URLs are never part of them).
+fn with_causes(err: &dyn std::error::Error) -> String {
+    let mut message = err.to_string();
+    let mut cause = err.source();
+    while let Some(inner) = cause {
+        let text = inner.to_string();
+        if !message.contains(&text) {
+            message.push_str(": ");
+            message.push_str(&text);
+        }
+        cause = inner.source();
+    }
+    message
 }
 
 /// Runs the parsed command to completion; the process exit code follows from the result.

@@ -484,3 +484,27 @@ async fn the_data_dir_is_private() {
     let mode = std::fs::metadata(&loose).unwrap().permissions().mode() & 0o777;
     assert_eq!(mode, 0o700, "{mode:o}");
 }
+
+#[tokio::test]
+async fn a_start_failure_says_why_and_no_secret() {
+    let dir = temp_dir("cause");
+    let (code, stderr) = refused(
+        &[
+            "--sandbox",
+            "--database-url",
+            "postgres://postgres:hunter2@127.0.0.1:1/x",
+            "--data-dir",
+            dir.to_str().unwrap(),
+            "--listen",
+            "127.0.0.1:0",
+        ],
+        &[],
+    )
+    .await;
+    assert_eq!(code, 1, "an outage, not a setting: {stderr}");
+    assert!(
+        stderr.contains("database") && stderr.contains("refused"),
+        "the cause: {stderr}"
+    );
+    assert!(!stderr.contains("hunter2"), "{stderr}");
+}
