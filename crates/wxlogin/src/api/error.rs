@@ -1,13 +1,15 @@
 //! Every failure of the HTTP API, and the one table that maps it to an HTTP status, a stable numeric `code`, a
-//! snake_case `error` id and a message a user can read. docs/errors.md is checked against [`TABLE`] by a test.
+//! snake_case `error` id and a message a user can read. docs/errors.md is checked against [`ApiError::table`] by a test.
 
 use axum::Json;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
+use strum::IntoEnumIterator;
 
 /// What went wrong, as the API reports it.
-#[derive(Debug, Clone, PartialEq, Eq)]
+// EnumIter: every variant once (data fields at their defaults), so the table is listed without a copy of it.
+#[derive(Debug, Clone, PartialEq, Eq, strum::EnumIter)]
 pub enum ApiError {
     /// The body is not JSON (or not a JSON object).
     InvalidJson,
@@ -45,8 +47,9 @@ pub enum ApiError {
 }
 
 /// What is wrong with a field.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum FieldProblem {
+    #[default]
     Missing,
     NotString,
     Empty,
@@ -55,6 +58,7 @@ pub enum FieldProblem {
 }
 
 /// One row of the error table.
+#[derive(Debug, Clone, Copy)]
 pub struct Row {
     pub status: StatusCode,
     pub code: u32,
@@ -63,51 +67,172 @@ pub struct Row {
     pub when: &'static str,
 }
 
-macro_rules! table {
-    ($($variant:pat => $status:ident, $code:literal, $id:literal, $msg:literal, $when:literal;)*) => {
-        /// The error table, in order.
-        pub const TABLE: &[Row] = &[$(Row { status: StatusCode::$status, code: $code, error: $id, msg: $msg, when: $when }),*];
-
-        impl ApiError {
-            /// This error's row.
-            pub fn row(&self) -> &'static Row {
-                let mut i = 0;
-                $(
-                    if matches!(self, $variant) {
-                        return &TABLE[i];
-                    }
-                    i += 1;
-                )*
-                let _ = i;
-                unreachable!("every variant has a row")
-            }
+impl ApiError {
+    /// This error's row of the table: one `match`, so a new variant does not compile until it has its row.
+    pub fn row(&self) -> Row {
+        use StatusCode as S;
+        match self {
+            Self::InvalidJson => Row {
+                status: S::BAD_REQUEST,
+                code: 1001,
+                error: "invalid_json",
+                msg: "请求格式错误：请求体必须是 JSON 对象",
+                when: "the body is not JSON, or not a JSON object",
+            },
+            Self::InvalidField { .. } => Row {
+                status: S::BAD_REQUEST,
+                code: 1002,
+                error: "invalid_field",
+                msg: "请求参数错误",
+                when: "a field is missing, empty, not a string, too long or malformed (msg names the field)",
+            },
+            Self::BodyTooLarge => Row {
+                status: S::PAYLOAD_TOO_LARGE,
+                code: 1003,
+                error: "body_too_large",
+                msg: "请求体过大",
+                when: "the body is over 16 KiB",
+            },
+            Self::NotFound => Row {
+                status: S::NOT_FOUND,
+                code: 1004,
+                error: "not_found",
+                msg: "接口不存在",
+                when: "no such route",
+            },
+            Self::MethodNotAllowed => Row {
+                status: S::METHOD_NOT_ALLOWED,
+                code: 1005,
+                error: "method_not_allowed",
+                msg: "请求方法不支持",
+                when: "wrong HTTP method for the route",
+            },
+            Self::RequestTimeout => Row {
+                status: S::REQUEST_TIMEOUT,
+                code: 1006,
+                error: "request_timeout",
+                msg: "请求超时，请重试",
+                when: "the request (headers, body and handling) took longer than --request-timeout (30 s)",
+            },
+            Self::LoginCodeInvalid => Row {
+                status: S::BAD_REQUEST,
+                code: 2001,
+                error: "login_code_invalid",
+                msg: "登录凭证无效或已过期，请重新登录",
+                when: "WeChat 40029 on jscode2session: unknown, expired (5 min) or another app's login code",
+            },
+            Self::LoginCodeUsed => Row {
+                status: S::BAD_REQUEST,
+                code: 2002,
+                error: "login_code_used",
+                msg: "登录凭证已被使用，请重新登录",
+                when: "WeChat 40163: the login code was used before",
+            },
+            Self::PhoneCodeInvalid => Row {
+                status: S::BAD_REQUEST,
+                code: 2003,
+                error: "phone_code_invalid",
+                msg: "手机号授权已失效，请重新点击按钮授权",
+                when: "WeChat 40029 on getuserphonenumber: unknown, expired (5 min) or used phone code; 40013: another app's phone code",
+            },
+            Self::PhoneCodeMismatch => Row {
+                status: S::FORBIDDEN,
+                code: 2004,
+                error: "phone_code_mismatch",
+                msg: "手机号授权与当前微信用户不一致，请重新授权",
+                when: "the phone code belongs to another WeChat user than the login (WeChat's openid check)",
+            },
+            Self::TicketInvalid => Row {
+                status: S::UNAUTHORIZED,
+                code: 2005,
+                error: "ticket_invalid",
+                msg: "登录已过期，请重新登录",
+                when: "the ticket from /api/v1/login is unknown, used, another app's, older than 5 minutes, or spent by too many refused phone codes (`phone_failures_per_ticket`)",
+            },
+            Self::TicketInUse => Row {
+                status: S::CONFLICT,
+                code: 2008,
+                error: "ticket_in_use",
+                msg: "正在登录中，请稍候",
+                when: "another /api/v1/phone request with this ticket is in flight (a double tap): its phone code was not spent; wait for the first request's answer, and only if that failed resend this phone code with the same ticket",
+            },
+            Self::Unauthorized => Row {
+                status: S::UNAUTHORIZED,
+                code: 2006,
+                error: "unauthorized",
+                msg: "未登录或登录已过期，请重新登录",
+                when: "no, a forged, an expired or a logged-out session token",
+            },
+            Self::UserBlocked => Row {
+                status: S::FORBIDDEN,
+                code: 2007,
+                error: "user_blocked",
+                msg: "当前微信账号存在风险，暂时无法登录",
+                when: "WeChat 40226: high-risk user",
+            },
+            Self::RateLimited { .. } => Row {
+                status: S::TOO_MANY_REQUESTS,
+                code: 3001,
+                error: "rate_limited",
+                msg: "操作过于频繁，请稍后再试",
+                when: "too many requests from this client IP, WeChat user or app (`[rate_limits]`), or WeChat 45011; retry after the `Retry-After` seconds",
+            },
+            Self::WechatBusy => Row {
+                status: S::SERVICE_UNAVAILABLE,
+                code: 3002,
+                error: "wechat_busy",
+                msg: "微信服务繁忙，请稍后再试",
+                when: "WeChat -1 (busy) after the retries",
+            },
+            Self::WechatUnavailable => Row {
+                status: S::SERVICE_UNAVAILABLE,
+                code: 3003,
+                error: "wechat_unavailable",
+                msg: "暂时无法连接微信服务，请稍后再试",
+                when: "WeChat unreachable, timed out, or a gateway error",
+            },
+            Self::WechatConfig => Row {
+                status: S::SERVICE_UNAVAILABLE,
+                code: 3004,
+                error: "wechat_config",
+                msg: "服务配置有误，请联系管理员",
+                when: "WeChat refused this deployment: AppID/AppSecret or IP (40013, 40125, 41002, 41004, 40164), frozen secret or account (40243, 50004, 50007), API not entitled (48001), daily quota used (45009), admin confirmation (89501, 89503, 89506, 89507); logged with the errcode, an operator must act",
+            },
+            Self::WatermarkMismatch => Row {
+                status: S::BAD_GATEWAY,
+                code: 3005,
+                error: "watermark_mismatch",
+                msg: "手机号数据校验失败，请重试",
+                when: "the phone data's watermark names another app",
+            },
+            Self::WechatError => Row {
+                status: S::BAD_GATEWAY,
+                code: 3006,
+                error: "wechat_error",
+                msg: "微信服务返回异常，请稍后再试",
+                when: "any other WeChat errcode or an unreadable answer",
+            },
+            Self::DatabaseUnavailable => Row {
+                status: S::SERVICE_UNAVAILABLE,
+                code: 3007,
+                error: "database_unavailable",
+                msg: "服务暂时不可用，请稍后再试",
+                when: "the database cannot be reached",
+            },
+            Self::Internal => Row {
+                status: S::INTERNAL_SERVER_ERROR,
+                code: 5000,
+                error: "internal_error",
+                msg: "服务内部错误，请稍后再试",
+                when: "a bug or an unexpected failure (logged with the request id)",
+            },
         }
-    };
-}
+    }
 
-table! {
-    ApiError::InvalidJson => BAD_REQUEST, 1001, "invalid_json", "请求格式错误：请求体必须是 JSON 对象", "the body is not JSON, or not a JSON object";
-    ApiError::InvalidField { .. } => BAD_REQUEST, 1002, "invalid_field", "请求参数错误", "a field is missing, empty, not a string, too long or malformed (msg names the field)";
-    ApiError::BodyTooLarge => PAYLOAD_TOO_LARGE, 1003, "body_too_large", "请求体过大", "the body is over 16 KiB";
-    ApiError::NotFound => NOT_FOUND, 1004, "not_found", "接口不存在", "no such route";
-    ApiError::MethodNotAllowed => METHOD_NOT_ALLOWED, 1005, "method_not_allowed", "请求方法不支持", "wrong HTTP method for the route";
-    ApiError::RequestTimeout => REQUEST_TIMEOUT, 1006, "request_timeout", "请求超时，请重试", "the request (headers, body and handling) took longer than --request-timeout (30 s)";
-    ApiError::LoginCodeInvalid => BAD_REQUEST, 2001, "login_code_invalid", "登录凭证无效或已过期，请重新登录", "WeChat 40029 on jscode2session: unknown, expired (5 min) or another app's login code";
-    ApiError::LoginCodeUsed => BAD_REQUEST, 2002, "login_code_used", "登录凭证已被使用，请重新登录", "WeChat 40163: the login code was used before";
-    ApiError::PhoneCodeInvalid => BAD_REQUEST, 2003, "phone_code_invalid", "手机号授权已失效，请重新点击按钮授权", "WeChat 40029 on getuserphonenumber: unknown, expired (5 min) or used phone code; 40013: another app's phone code";
-    ApiError::PhoneCodeMismatch => FORBIDDEN, 2004, "phone_code_mismatch", "手机号授权与当前微信用户不一致，请重新授权", "the phone code belongs to another WeChat user than the login (WeChat's openid check)";
-    ApiError::TicketInvalid => UNAUTHORIZED, 2005, "ticket_invalid", "登录已过期，请重新登录", "the ticket from /api/v1/login is unknown, used, another app's, older than 5 minutes, or spent by too many refused phone codes (`phone_failures_per_ticket`)";
-    ApiError::TicketInUse => CONFLICT, 2008, "ticket_in_use", "正在登录中，请稍候", "another /api/v1/phone request with this ticket is in flight (a double tap): its phone code was not spent; wait for the first request's answer, and only if that failed resend this phone code with the same ticket";
-    ApiError::Unauthorized => UNAUTHORIZED, 2006, "unauthorized", "未登录或登录已过期，请重新登录", "no, a forged, an expired or a logged-out session token";
-    ApiError::UserBlocked => FORBIDDEN, 2007, "user_blocked", "当前微信账号存在风险，暂时无法登录", "WeChat 40226: high-risk user";
-    ApiError::RateLimited { .. } => TOO_MANY_REQUESTS, 3001, "rate_limited", "操作过于频繁，请稍后再试", "too many requests from this client IP, WeChat user or app (`[rate_limits]`), or WeChat 45011; retry after the `Retry-After` seconds";
-    ApiError::WechatBusy => SERVICE_UNAVAILABLE, 3002, "wechat_busy", "微信服务繁忙，请稍后再试", "WeChat -1 (busy) after the retries";
-    ApiError::WechatUnavailable => SERVICE_UNAVAILABLE, 3003, "wechat_unavailable", "暂时无法连接微信服务，请稍后再试", "WeChat unreachable, timed out, or a gateway error";
-    ApiError::WechatConfig => SERVICE_UNAVAILABLE, 3004, "wechat_config", "服务配置有误，请联系管理员", "WeChat refused this deployment: AppID/AppSecret or IP (40013, 40125, 41002, 41004, 40164), frozen secret or account (40243, 50004, 50007), API not entitled (48001), daily quota used (45009), admin confirmation (89501, 89503, 89506, 89507); logged with the errcode, an operator must act";
-    ApiError::WatermarkMismatch => BAD_GATEWAY, 3005, "watermark_mismatch", "手机号数据校验失败，请重试", "the phone data's watermark names another app";
-    ApiError::WechatError => BAD_GATEWAY, 3006, "wechat_error", "微信服务返回异常，请稍后再试", "any other WeChat errcode or an unreadable answer";
-    ApiError::DatabaseUnavailable => SERVICE_UNAVAILABLE, 3007, "database_unavailable", "服务暂时不可用，请稍后再试", "the database cannot be reached";
-    ApiError::Internal => INTERNAL_SERVER_ERROR, 5000, "internal_error", "服务内部错误，请稍后再试", "a bug or an unexpected failure (logged with the request id)";
+    /// Every row, in the order of the variants (for docs/errors.md and the uniqueness checks).
+    pub fn table() -> impl Iterator<Item = Row> {
+        Self::iter().map(|e| e.row())
+    }
 }
 
 impl ApiError {
@@ -246,13 +371,14 @@ mod tests {
 
     #[test]
     fn codes_and_ids_are_unique_and_never_zero() {
-        let codes: HashSet<_> = TABLE.iter().map(|r| r.code).collect();
-        let ids: HashSet<_> = TABLE.iter().map(|r| r.error).collect();
-        assert_eq!(codes.len(), TABLE.len());
-        assert_eq!(ids.len(), TABLE.len());
+        let table: Vec<Row> = ApiError::table().collect();
+        let codes: HashSet<_> = table.iter().map(|r| r.code).collect();
+        let ids: HashSet<_> = table.iter().map(|r| r.error).collect();
+        assert_eq!(codes.len(), table.len());
+        assert_eq!(ids.len(), table.len());
         assert!(!codes.contains(&0));
         assert!(
-            TABLE
+            table
                 .iter()
                 .all(|r| r.status.is_client_error() || r.status.is_server_error())
         );
@@ -261,7 +387,7 @@ mod tests {
     #[test]
     fn docs_list_every_row() {
         let doc = include_str!("../../../../docs/errors.md");
-        for row in TABLE {
+        for row in ApiError::table() {
             let line = format!(
                 "| {} | `{}` | {} | {} | {} |",
                 row.code,
