@@ -178,8 +178,12 @@ pub async fn start(
         None => weixin::Client::new(wechat_config)?,
     };
     let appid = wechat.appid().as_str().to_owned();
-    let limiter = RateLimiter::new(&settings.rate_limits, settings.redis_url.as_deref())
-        .map_err(|e| ConfigError(format!("rate limits: {e}")))?;
+    let limiter = RateLimiter::new(
+        &settings.rate_limits,
+        settings.redis_url.as_deref(),
+        cipher.rate_limit_key(),
+    )
+    .map_err(|e| ConfigError(format!("rate limits: {e}")))?;
     let drain = Arc::new(api::drain::Drain::default());
     let state = Arc::new(AppState {
         wechat,

@@ -18,6 +18,7 @@ pub struct PhoneCipher {
     aead: Aes256Gcm,
     lookup_key: [u8; 32],
     check_value: [u8; 32],
+    rate_limit_key: [u8; 32],
 }
 
 impl std::fmt::Debug for PhoneCipher {
@@ -64,6 +65,7 @@ impl PhoneCipher {
             aead: Aes256Gcm::new(&enc.into()),
             lookup_key: derive(key, b"wxlogin phone lookup v1"),
             check_value: derive(key, b"wxlogin key check v1"),
+            rate_limit_key: derive(key, b"wxlogin rate limit keys v1"),
         }
     }
 
@@ -71,6 +73,12 @@ impl PhoneCipher {
     /// key, and reveals nothing about the key (HMAC-SHA256 is a PRF).
     pub fn check_value(&self) -> [u8; 32] {
         self.check_value
+    }
+
+    /// The key that hashes client addresses and openids into rate-limit keys (Redis key names): derived from the
+    /// data key, so every instance of a cluster names a client the same way.
+    pub fn rate_limit_key(&self) -> [u8; 32] {
+        self.rate_limit_key
     }
 
     /// Whether `stored` is this key's check value (in constant time: it is derived from the key).

@@ -4,8 +4,9 @@
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
+use hmac::{Hmac, KeyInit, Mac};
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
-use sha2::{Digest, Sha256};
+use sha2::Sha256;
 
 use super::{Limit, Rate, RateLimitError, RetryAfter};
 
@@ -47,6 +48,8 @@ pub(super) struct ClusterLimits {
     redis: ConnectionManager,
     script: redis::Script,
     prefix: String,
+    /// Keys the hash of addresses and openids in Redis' key names.
+    key_secret: [u8; 32],
     /// Times below are milliseconds since `epoch`; atomics keep the check lock-free.
     epoch: Instant,
     skip_until_ms: AtomicU64,
@@ -57,7 +60,11 @@ pub(super) struct ClusterLimits {
 
 impl ClusterLimits {
     /// Connects lazily, so the service starts (and limits in process) while Redis is down.
-    pub(super) fn new(url: &str, prefix: &str) -> Result<Self, RateLimitError> {
+    pub(super) fn new(
+        url: &str,
+        prefix: &str,
+        key_secret: [u8; 32],
+    ) -> Result<Self, RateLimitError> {
         // The error would repeat the URL, password included: say only that it is invalid.
         let client = redis::Client::open(url).map_err(|_| RateLimitError::InvalidRedisUrl)?;
         let config = ConnectionManagerConfig::new()
@@ -71,6 +78,7 @@ impl ClusterLimits {
             redis,
             script: redis::Script::new(GCRA),
             prefix: prefix.to_owned(),
+            key_secret,
             epoch: Instant::now(),
             skip_until_ms: AtomicU64::new(0),
             last_warning_ms: AtomicU64::new(u64::MAX),
@@ -80,7 +88,12 @@ impl ClusterLimits {
 
     /// `{prefix}:{limit}:{hash}`: the key is hashed so openids and addresses are never stored in clear in Redis.
     pub(super) fn redis_key(&self, limit: Limit, key: &str) -> String {
-        let digest = hex::encode(Sha256::digest(key.as_bytes()));
+        // Keyed (HMAC under a key derived from the data key, the same on every instance): a plain hash of an IPv4
+        // address is reversed by trying all 2^32 of them.
+        let mut mac = <Hmac<Sha256> as KeyInit>::new_from_slice(&self.key_secret)
+            .expect("HMAC takes any key length");
+        mac.update(key.as_bytes());
+        let digest = hex::encode(mac.finalize().into_bytes());
         format!("{}:{}:{}", self.prefix, limit.as_str(), &digest[..32])
     }
 
@@ -165,7 +178,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_failure_warns_once_per_interval_and_backs_off() {
-        let cluster = ClusterLimits::new("redis://127.0.0.1:1", "t:rl").unwrap();
+        let cluster = ClusterLimits::new("redis://127.0.0.1:1", "t:rl", [7; 32]).unwrap();
         let _ = cluster.failed(Limit::Ip, "unreachable");
         let first = cluster.last_warning_ms.load(Ordering::Relaxed);
         assert_ne!(first, u64::MAX, "the first failure warns");
@@ -189,7 +202,7 @@ mod tests {
 
     #[tokio::test]
     async fn keys_name_the_limit_and_hide_the_key() {
-        let cluster = ClusterLimits::new("redis://127.0.0.1:1", "wxlogin:rl").unwrap();
+        let cluster = ClusterLimits::new("redis://127.0.0.1:1", "wxlogin:rl", [7; 32]).unwrap();
         let key = cluster.redis_key(Limit::OpenId, "oAbc");
         let hash = key.strip_prefix("wxlogin:rl:openid:").unwrap();
         assert_eq!(hash.len(), 32);
@@ -200,5 +213,8 @@ mod tests {
             "stable across calls and instances"
         );
         assert_ne!(key, cluster.redis_key(Limit::OpenId, "oAbd"));
+        // Keyed: without the deployment's key nobody can tell which address or openid a key names.
+        let other = ClusterLimits::new("redis://127.0.0.1:1", "wxlogin:rl", [8; 32]).unwrap();
+        assert_ne!(key, other.redis_key(Limit::OpenId, "oAbc"));
     }
 }

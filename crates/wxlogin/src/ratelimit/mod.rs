@@ -112,14 +112,21 @@ impl RateLimiter {
     ///
     /// Must be called inside a Tokio runtime: it spawns the task that drops idle keys from the in-process limiters
     /// every [`RETAIN_EVERY`]; the task ends by itself once the `RateLimiter` is dropped.
-    pub fn new(config: &RateLimitConfig, redis_url: Option<&str>) -> Result<Self, RateLimitError> {
-        Self::with_key_prefix(config, redis_url, KEY_PREFIX)
+    ///
+    /// `key_secret` keys the hashes that name addresses and openids in Redis; every instance must use the same.
+    pub fn new(
+        config: &RateLimitConfig,
+        redis_url: Option<&str>,
+        key_secret: [u8; 32],
+    ) -> Result<Self, RateLimitError> {
+        Self::with_key_prefix(config, redis_url, KEY_PREFIX, key_secret)
     }
 
     fn with_key_prefix(
         config: &RateLimitConfig,
         redis_url: Option<&str>,
         prefix: &str,
+        key_secret: [u8; 32],
     ) -> Result<Self, RateLimitError> {
         let runtime =
             tokio::runtime::Handle::try_current().map_err(|_| RateLimitError::NoRuntime)?;
@@ -131,7 +138,7 @@ impl RateLimiter {
         // Redis is not even configured when every limit is off: nothing would ever be asked of it.
         let cluster = match redis_url {
             Some(url) if rates.iter().any(Option::is_some) => {
-                Some(ClusterLimits::new(url, prefix)?)
+                Some(ClusterLimits::new(url, prefix, key_secret)?)
             }
             _ => None,
         };

@@ -30,7 +30,7 @@ fn retry_after_header_rounds_up_to_whole_seconds() {
 
 #[test]
 fn needs_a_runtime_for_its_housekeeping() {
-    let err = RateLimiter::new(&RateLimitConfig::defaults(), None)
+    let err = new_limiter(&RateLimitConfig::defaults(), None)
         .err()
         .unwrap();
     assert!(matches!(err, RateLimitError::NoRuntime), "{err}");
@@ -38,7 +38,7 @@ fn needs_a_runtime_for_its_housekeeping() {
 
 #[tokio::test]
 async fn in_process_burst_then_refusal() {
-    let limiter = RateLimiter::new(&only(Limit::OpenId, "20/min"), None).unwrap();
+    let limiter = new_limiter(&only(Limit::OpenId, "20/min"), None).unwrap();
     for i in 0..20 {
         assert!(limiter.check(Limit::OpenId, "o1").await.is_ok(), "call {i}");
     }
@@ -61,7 +61,7 @@ async fn in_process_burst_then_refusal() {
 
 #[tokio::test]
 async fn everything_off_passes_everything() {
-    let limiter = RateLimiter::new(&RateLimitConfig::off(), Some("redis://127.0.0.1:1")).unwrap();
+    let limiter = new_limiter(&RateLimitConfig::off(), Some("redis://127.0.0.1:1")).unwrap();
     assert!(
         limiter.cluster.is_none(),
         "no Redis needed when nothing is limited"
@@ -75,7 +75,7 @@ async fn everything_off_passes_everything() {
 
 #[tokio::test]
 async fn an_invalid_redis_url_is_refused_without_repeating_it() {
-    let err = RateLimiter::new(
+    let err = new_limiter(
         &RateLimitConfig::defaults(),
         Some("http://user:s3cret@host"),
     )
@@ -114,8 +114,8 @@ async fn two_instances_share_one_budget_through_redis() {
     let Some(url) = redis_url().await else { return };
     let prefix = test_prefix();
     let config = only(Limit::Ip, "6/min");
-    let a = RateLimiter::with_key_prefix(&config, Some(url), &prefix).unwrap();
-    let b = RateLimiter::with_key_prefix(&config, Some(url), &prefix).unwrap();
+    let a = RateLimiter::with_key_prefix(&config, Some(url), &prefix, [7; 32]).unwrap();
+    let b = RateLimiter::with_key_prefix(&config, Some(url), &prefix, [7; 32]).unwrap();
     for i in 0..6 {
         let instance = if i % 2 == 0 { &a } else { &b };
         assert!(
@@ -142,7 +142,8 @@ async fn redis_holds_hashed_keys_that_expire() {
     let Some(url) = redis_url().await else { return };
     let prefix = test_prefix();
     let limiter =
-        RateLimiter::with_key_prefix(&only(Limit::OpenId, "2/min"), Some(url), &prefix).unwrap();
+        RateLimiter::with_key_prefix(&only(Limit::OpenId, "2/min"), Some(url), &prefix, [7; 32])
+            .unwrap();
     let openid = "oTestOpenIdNeverInClear";
     limiter.check(Limit::OpenId, openid).await.unwrap();
 
@@ -180,7 +181,8 @@ async fn redis_holds_hashed_keys_that_expire() {
 async fn redis_rate_over_time_stays_within_burst_plus_refill() {
     let Some(url) = redis_url().await else { return };
     let limiter =
-        RateLimiter::with_key_prefix(&only(Limit::App, "5/s"), Some(url), &test_prefix()).unwrap();
+        RateLimiter::with_key_prefix(&only(Limit::App, "5/s"), Some(url), &test_prefix(), [7; 32])
+            .unwrap();
     let start = Instant::now();
     let mut passed = 0u32;
     let mut first_refusal = None;
@@ -215,7 +217,7 @@ fn closed_port() -> u16 {
 #[tokio::test]
 async fn unreachable_redis_falls_back_to_in_process_limits_quickly() {
     let url = format!("redis://127.0.0.1:{}", closed_port());
-    let limiter = RateLimiter::new(&only(Limit::Ip, "3/min"), Some(&url)).unwrap();
+    let limiter = new_limiter(&only(Limit::Ip, "3/min"), Some(&url)).unwrap();
     let mut answers = Vec::new();
     for _ in 0..5 {
         let start = Instant::now();
@@ -238,7 +240,7 @@ async fn silent_redis_times_out_and_falls_back() {
     // Accepts connections (the kernel completes the handshake) but never answers: the slow-Redis case.
     let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let url = format!("redis://{}", silent.local_addr().unwrap());
-    let limiter = RateLimiter::new(&only(Limit::Ip, "2/min"), Some(&url)).unwrap();
+    let limiter = new_limiter(&only(Limit::Ip, "2/min"), Some(&url)).unwrap();
     let mut answers = Vec::new();
     for _ in 0..4 {
         let start = Instant::now();
@@ -250,4 +252,12 @@ async fn silent_redis_times_out_and_falls_back() {
         );
     }
     assert_eq!(answers, [true, true, false, false]);
+}
+
+/// A limiter with the test's fixed key for Redis key names.
+fn new_limiter(
+    config: &RateLimitConfig,
+    redis_url: Option<&str>,
+) -> Result<RateLimiter, RateLimitError> {
+    RateLimiter::new(config, redis_url, [7; 32])
 }
