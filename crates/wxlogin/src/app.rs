@@ -2,6 +2,10 @@
 
 use crate::api::{self, state::AppState};
 use crate::config::{ConfigError, PhoneBinding, Settings};
+use crate::logins::apps::{App, Apps};
+use crate::logins::clock::{Clock, SystemClock};
+use crate::logins::link::LinkPolicy;
+use crate::logins::{Logins, Policy};
 use crate::phone_crypto::PhoneCipher;
 use crate::ratelimit::RateLimiter;
 use crate::store::{self, Store};
@@ -53,9 +57,9 @@ const KEY_CHECK: &str = "data_key_check";
 async fn check_data_key(store: &dyn Store, cipher: &PhoneCipher) -> Result<(), StartError> {
     if store.meta_get(KEY_CHECK).await?.is_none() {
         // A database from before key check values: its rows tell. One that opens is proof of the key.
-        if let Some(user) = store.any_user().await? {
-            let row = crate::phone_crypto::row_id(&user.appid, &user.openid);
-            if cipher.open(&row, &user.phone_enc).is_err() {
+        if let Some(phone) = store.any_phone().await? {
+            let row = crate::phone_crypto::row_id(&phone.appid, &phone.openid);
+            if cipher.open(&row, &phone.enc).is_err() {
                 return Err(StartError::KeyMismatch(
                     "a stored phone number does not decrypt",
                 ));
@@ -76,7 +80,8 @@ pub struct Running {
     pub addr: SocketAddr,
     pub sim: Option<wxsim::Simulator>,
     pub store: Arc<dyn Store>,
-    pub appid: String,
+    /// The apps served, the first (in sandbox mode, the sandbox's main app) first.
+    pub appids: Vec<String>,
     server: tokio::task::JoinHandle<std::io::Result<()>>,
     stop: tokio::sync::oneshot::Sender<()>,
 }
@@ -120,14 +125,12 @@ pub async fn start(
         source,
     })?;
 
-    let (wechat_config, sim, cipher) = match &settings.credentials {
+    let (wechat_configs, sim, cipher) = match &settings.credentials {
         None => {
             crate::private_file::create_dir(&settings.data_dir).map_err(StartError::DataDir)?;
             let sim_config =
                 crate::sandbox::load_or_create_config(&settings.data_dir.join("sandbox-app.json"))
                     .map_err(StartError::DataDir)?;
-            let app = sim_config.apps[0].clone();
-            let sim = wxsim::Simulator::new(sim_config);
             // The client reaches the simulator over real HTTP, through this very listener: the same code path
             // as production, only the base URL differs.
             let host = if addr.ip().is_unspecified() {
@@ -135,17 +138,20 @@ pub async fn start(
             } else {
                 addr
             };
-            let config = weixin::Config::new(
-                weixin::AppId::parse(app.appid)
-                    .map_err(|e| ConfigError(format!("sandbox app id: {e}")))?,
-                weixin::AppSecret::new(app.secret),
-            )
-            .with_base_url(format!("http://{host}/sandbox/wechat"));
+            let mut configs = Vec::new();
+            for app in &sim_config.apps {
+                let appid = weixin::AppId::parse(app.appid.clone())
+                    .map_err(|e| ConfigError(format!("sandbox app id: {e}")))?;
+                let config = weixin::Config::new(appid, weixin::AppSecret::new(app.secret.clone()))
+                    .with_base_url(format!("http://{host}/sandbox/wechat"));
+                configs.push((config, None));
+            }
+            let sim = wxsim::Simulator::new(sim_config);
             let cipher = match &settings.data_key {
                 Some(key) => PhoneCipher::from_base64(&key.0)?,
                 None => PhoneCipher::load_or_create(&settings.data_dir.join("data.key"))?,
             };
-            (config, Some(sim), cipher)
+            (configs, Some(sim), cipher)
         }
         Some(creds) => {
             let key = settings.data_key.as_ref().ok_or_else(|| {
@@ -156,7 +162,7 @@ pub async fn start(
             if let Some(url) = &settings.wechat_base_url {
                 config = config.with_base_url(url);
             }
-            (config, None, cipher)
+            (vec![(config, None::<String>)], None, cipher)
         }
     };
     if settings.database_url.is_none() {
@@ -164,8 +170,6 @@ pub async fn start(
     }
     let store = store::open(&settings.database_url()).await?;
     check_data_key(store.as_ref(), &cipher).await?;
-    let mut wechat_config = wechat_config;
-    wechat_config.lock_lease = settings.token_lock_lease;
     let redis = match &settings.redis_url {
         Some(url) => Some(Arc::new(weixin::RedisTokenStore::new(
             url,
@@ -173,11 +177,26 @@ pub async fn start(
         )?)),
         None => None,
     };
-    let wechat = match &redis {
-        Some(store) => weixin::Client::with_token_store(wechat_config, store.clone())?,
-        None => weixin::Client::new(wechat_config)?,
+    let mut apps = Vec::new();
+    for (mut config, name) in wechat_configs {
+        config.lock_lease = settings.token_lock_lease;
+        // Each app its own access token; through Redis, under a key of its own appid.
+        let wechat = match &redis {
+            Some(store) => weixin::Client::with_token_store(config, store.clone())?,
+            None => weixin::Client::new(config)?,
+        };
+        apps.push(App {
+            appid: wechat.appid().clone(),
+            name,
+            wechat,
+        });
+    }
+    let apps = if sim.is_some() {
+        Apps::with_first_as_default(apps)
+    } else {
+        Apps::new(apps)
     };
-    let appid = wechat.appid().as_str().to_owned();
+    let appids: Vec<String> = apps.iter().map(|a| a.appid.as_str().to_owned()).collect();
     let limiter = RateLimiter::new(
         &settings.rate_limits,
         settings.redis_url.as_deref(),
@@ -185,20 +204,31 @@ pub async fn start(
     )
     .map_err(|e| ConfigError(format!("rate limits: {e}")))?;
     let drain = Arc::new(api::drain::Drain::default());
-    let state = Arc::new(AppState {
-        wechat,
+    let request_timeout = settings.connection_limits.request_timeout;
+    let logins = Logins {
+        apps,
         store: store.clone(),
         cipher,
-        binding: settings.phone_binding,
-        session_ttl: settings.session_ttl,
+        clock: Arc::new(SystemClock),
+        limiter,
+        policy: Policy {
+            binding: settings.phone_binding,
+            session_ttl: settings.session_ttl,
+            link: LinkPolicy {
+                link_by_phone: settings.accounts.link_by_phone,
+                phone_conflict: settings.accounts.phone_conflict,
+            },
+            // A login makes at most two exchanges in a row; together they stay within the request timeout.
+            wechat_deadline: request_timeout * 2 / 5,
+            // No request runs longer than the request timeout, so the lease only runs out for a crashed instance.
+            ticket_lease: request_timeout + Duration::from_secs(5),
+            phone_failures_per_ticket: settings.rate_limits.phone_failures_per_ticket,
+        },
+    };
+    let state = Arc::new(AppState {
+        logins,
         redis,
         drain: drain.clone(),
-        // No request runs longer than the request timeout, so the lease only runs out for a crashed instance.
-        ticket_lease: settings.connection_limits.request_timeout + Duration::from_secs(5),
-        // A login makes at most two exchanges in a row; together they stay within the request timeout.
-        wechat_deadline: settings.connection_limits.request_timeout * 2 / 5,
-        phone_failures_per_ticket: settings.rate_limits.phone_failures_per_ticket,
-        limiter,
         trusted_proxies: settings.trusted_proxies.clone(),
     });
 
@@ -209,7 +239,7 @@ pub async fn start(
     let router = api::finish(router);
 
     crate::telemetry::prometheus();
-    announce(&settings, addr, &appid, sim.is_some());
+    announce(&settings, addr, &appids, sim.is_some());
     spawn_purge(store.clone());
 
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
@@ -230,13 +260,14 @@ pub async fn start(
         addr,
         sim,
         store,
-        appid,
+        appids,
         server,
         stop,
     })
 }
 
-fn announce(settings: &Settings, addr: SocketAddr, appid: &str, sandbox: bool) {
+fn announce(settings: &Settings, addr: SocketAddr, appids: &[String], sandbox: bool) {
+    let appid = appids.join(", ");
     let binding = match settings.phone_binding {
         PhoneBinding::Verify => "verify",
         PhoneBinding::Concurrent => "concurrent",
@@ -248,13 +279,13 @@ fn announce(settings: &Settings, addr: SocketAddr, appid: &str, sandbox: bool) {
     }
     if sandbox {
         tracing::info!(
-            "sandbox mode: no WX_APPID/WX_SECRET set, WeChat is simulated at http://{addr}/sandbox/wechat (app {appid}); \
+            "sandbox mode: no WX_APPID/WX_SECRET set, WeChat is simulated at http://{addr}/sandbox/wechat (apps {appid}, one Open Platform account); \
              try it: open http://{addr}/sandbox/ or follow the README's curl walk-through \
              (curl -X POST http://{addr}/sandbox/v1/users -d '{{\"phoneNumber\":\"13800138000\"}}')"
         );
     } else {
         tracing::info!(
-            "production mode: app {appid}, WeChat at {}",
+            "production mode: apps {appid}, WeChat at {}",
             settings
                 .wechat_base_url
                 .as_deref()
@@ -270,7 +301,7 @@ fn spawn_purge(store: Arc<dyn Store>) {
         let mut tick = tokio::time::interval(Duration::from_secs(600));
         loop {
             tick.tick().await;
-            match store.purge_expired(api::state::unix_now()).await {
+            match store.purge_expired(SystemClock.now()).await {
                 Ok(n) if n > 0 => tracing::info!(rows = n, "purged expired sessions and tickets"),
                 Ok(_) => {}
                 Err(e) => tracing::warn!(error = %e, "purging expired sessions failed"),

@@ -34,6 +34,32 @@ pub enum PhoneBinding {
     Concurrent,
 }
 
+/// How logins link to accounts (`[accounts]`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AccountPolicy {
+    pub link_by_phone: bool,
+    pub phone_conflict: PhoneConflict,
+}
+
+impl Default for AccountPolicy {
+    fn default() -> Self {
+        Self {
+            link_by_phone: true,
+            phone_conflict: PhoneConflict::Move,
+        }
+    }
+}
+
+/// What happens when a phone another account holds is verified again.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum PhoneConflict {
+    /// The phone moves to the newest verifier; the old account loses it and its sessions.
+    #[default]
+    Move,
+    /// 409 `phone_in_use`, nothing written.
+    Deny,
+}
+
 /// `wxlogin serve` flags; each also reads its environment variable (clap: the flag wins).
 #[derive(Debug, Clone, Default, Args)]
 pub struct ServeArgs {
@@ -161,6 +187,7 @@ pub struct Settings {
     /// Base64 data key as given (decoded and checked by the phone cipher).
     pub data_key: Option<DataKeyText>,
     pub credentials: Option<Credentials>,
+    pub accounts: AccountPolicy,
     /// `--sandbox`: sandbox mode asked for explicitly (warned about at start).
     pub sandbox_forced: bool,
     pub json_logs: bool,
@@ -355,6 +382,7 @@ impl Settings {
             session_ttl,
             data_key,
             credentials,
+            accounts: AccountPolicy::default(),
             sandbox_forced: sandbox_asked,
             json_logs,
             token_lock_lease,

@@ -8,6 +8,7 @@ pub mod app;
 pub mod cli;
 pub mod client_ip;
 pub mod config;
+pub mod logins;
 pub mod phone_crypto;
 mod private_file;
 pub mod ratelimit;

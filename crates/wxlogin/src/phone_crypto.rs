@@ -148,6 +148,16 @@ impl PhoneCipher {
     }
 
     /// The keyed lookup hash of a phone number.
+    /// The keyed hash that names an identity in the audit log: with the lookup key, so it can be found again
+    /// from an openid, but not read back without the data key. Domain-separated from phone hashes.
+    pub fn subject_hash(&self, appid: &str, openid: &str) -> Vec<u8> {
+        let mut mac = <Hmac<Sha256> as KeyInit>::new_from_slice(&self.lookup_key)
+            .expect("HMAC takes any key length");
+        mac.update(b"identity\0");
+        mac.update(row_id(appid, openid).as_bytes());
+        mac.finalize().into_bytes().to_vec()
+    }
+
     pub fn lookup_hash(&self, phone: &str) -> Vec<u8> {
         let mut mac =
             <Hmac<Sha256> as KeyInit>::new_from_slice(&self.lookup_key).expect("any key length");

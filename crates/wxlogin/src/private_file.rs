@@ -16,6 +16,20 @@ pub fn create(path: &Path, text: &str) -> std::io::Result<()> {
     options.open(path)?.write_all(text.as_bytes())
 }
 
+/// Writes `text` to `path` (mode 0600), replacing what is there in one rename: a crash leaves the old file or the
+/// new one, never half of either.
+pub fn replace(path: &Path, text: &str) -> std::io::Result<()> {
+    let mut staging = path.as_os_str().to_owned();
+    staging.push(".new");
+    let staging = std::path::PathBuf::from(staging);
+    match std::fs::remove_file(&staging) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(e),
+        _ => {}
+    }
+    create(&staging, text)?;
+    std::fs::rename(&staging, path)
+}
+
 /// Creates the directory (and its parents) with mode 0700, or makes an existing one 0700: it holds the SQLite
 /// database and, in sandbox mode, the data key.
 pub fn create_dir(path: &Path) -> std::io::Result<()> {

@@ -14,6 +14,16 @@ struct StoredApp {
     appid: String,
     secret: String,
     identity_seed: String,
+    /// Further apps under the same Open Platform account (one unionid per person), so linking accounts across
+    /// apps can be tried in the sandbox. A data dir from before them gets one at its next start.
+    #[serde(default)]
+    more_apps: Vec<MoreApp>,
+}
+
+#[derive(Serialize, Deserialize)]
+struct MoreApp {
+    appid: String,
+    secret: String,
 }
 
 /// The simulator configuration of sandbox mode, read from `path` or created there (mode 0600).
@@ -32,23 +42,47 @@ pub fn load_or_create_config(path: &Path) -> std::io::Result<wxsim::SimConfig> {
                 appid: app.appid,
                 secret: app.secret,
                 identity_seed: hex::encode(rand::random::<[u8; 32]>()),
+                more_apps: Vec::new(),
             };
             if let Some(dir) = path.parent() {
                 std::fs::create_dir_all(dir)?;
             }
-            crate::private_file::create(path, &serde_json::to_string_pretty(&stored)?)?;
             stored
         }
         Err(e) => return Err(e),
+    };
+    let stored = if stored.more_apps.is_empty() {
+        let second = wxsim::AppCredentials::generate();
+        let stored = StoredApp {
+            more_apps: vec![MoreApp {
+                appid: second.appid,
+                secret: second.secret,
+            }],
+            ..stored
+        };
+        crate::private_file::replace(path, &serde_json::to_string_pretty(&stored)?)?;
+        stored
+    } else {
+        stored
     };
     let seed: [u8; 32] = hex::decode(&stored.identity_seed)
         .ok()
         .and_then(|b| b.try_into().ok())
         .ok_or_else(|| invalid("identitySeed must be 64 hex characters".into()))?;
-    let mut config = wxsim::SimConfig::with_apps(vec![wxsim::AppCredentials {
+    let mut apps = vec![wxsim::AppCredentials {
         appid: stored.appid,
         secret: stored.secret,
-    }]);
+    }];
+    apps.extend(
+        stored
+            .more_apps
+            .into_iter()
+            .map(|app| wxsim::AppCredentials {
+                appid: app.appid,
+                secret: app.secret,
+            }),
+    );
+    let mut config = wxsim::SimConfig::with_apps(apps);
     config.identity_seed = Some(seed);
     Ok(config)
 }

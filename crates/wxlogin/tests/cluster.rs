@@ -174,7 +174,7 @@ impl Cluster {
 
     async fn users(&self) -> i64 {
         let mut c = PgConnection::connect(PG).await.unwrap();
-        let sql = format!("SELECT count(*) FROM \"{}\".users", self.schema);
+        let sql = format!("SELECT count(*) FROM \"{}\".accounts", self.schema);
         sqlx::query_scalar::<_, i64>(sqlx::AssertSqlSafe(sql))
             .fetch_one(&mut c)
             .await
@@ -184,7 +184,7 @@ impl Cluster {
     async fn duplicate_openids(&self) -> i64 {
         let mut c = PgConnection::connect(PG).await.unwrap();
         let sql = format!(
-            "SELECT count(*) FROM (SELECT openid FROM \"{}\".users GROUP BY appid, openid HAVING count(*) > 1) d",
+            "SELECT count(*) FROM (SELECT openid FROM \"{}\".identities GROUP BY appid, openid HAVING count(*) > 1) d",
             self.schema
         );
         sqlx::query_scalar::<_, i64>(sqlx::AssertSqlSafe(sql))

@@ -1,44 +1,35 @@
 //! The logged-in user's routes, and health checks.
 
+use super::answers::{Empty, MeAnswer, Success};
 use super::auth;
 use super::error::ApiError;
-use super::state::{AppState, success};
+use super::state::AppState;
 use axum::Json;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use serde_json::{Value, json};
 use std::sync::Arc;
 
-/// `GET /api/v1/me`: the user behind the session, phone masked.
+/// `GET /api/v1/me`: the account behind the session, phone masked, with its identities.
 pub async fn me(
     State(state): State<Arc<AppState>>,
     headers: HeaderMap,
-) -> Result<Json<Value>, ApiError> {
-    let (_, user) = auth::require_user(&state, &headers).await?;
-    let phone = state.open_phone(&user)?;
-    Ok(success(json!({
-        "openid": user.openid,
-        "unionid": user.unionid,
-        "phone": weixin::mask_phone(&phone),
-        "createdAt": user.created_at,
-        "updatedAt": user.updated_at,
-    })))
+) -> Result<Json<Success<MeAnswer>>, ApiError> {
+    let token = auth::required(&headers)?;
+    let app = state.app(&headers, None)?;
+    let me = state.logins.me(app, &token).await?;
+    Ok(Success::new(MeAnswer::from(me)))
 }
 
 /// `POST /api/v1/logout`: the session stops working at once.
 pub async fn logout(
     State(state): State<Arc<AppState>>,
     headers: HeaderMap,
-) -> Result<Json<Value>, ApiError> {
-    let token = auth::bearer(&headers)?.ok_or(ApiError::Unauthorized)?;
-    if !state
-        .store
-        .delete_session(&token.hash(), state.appid())
-        .await?
-    {
-        return Err(ApiError::Unauthorized);
-    }
-    Ok(success(json!({})))
+) -> Result<Json<Success<Empty>>, ApiError> {
+    let token = auth::required(&headers)?;
+    let app = state.app(&headers, None)?;
+    state.logins.logout(app, &token).await?;
+    Ok(Success::new(Empty {}))
 }
 
 /// `GET /healthz`: the process answers.
@@ -50,7 +41,7 @@ pub async fn healthz() -> Json<Value> {
 /// whose Redis is down still logs users in (it caches the token itself), so Redis is reported but only the
 /// database decides readiness.
 pub async fn readyz(State(state): State<Arc<AppState>>) -> (StatusCode, Json<Value>) {
-    let database = state.store.ping().await;
+    let database = state.logins.store.ping().await;
     let redis = match &state.redis {
         Some(r) => Some(r.ping().await),
         None => None,

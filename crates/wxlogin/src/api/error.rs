@@ -24,6 +24,10 @@ pub enum ApiError {
     MethodNotAllowed,
     /// Headers, body and handling together took longer than the request timeout.
     RequestTimeout,
+    /// Several apps are configured and the request names none.
+    AppRequired,
+    /// The request names an app this service does not serve.
+    AppUnknown,
     LoginCodeInvalid,
     LoginCodeUsed,
     PhoneCodeInvalid,
@@ -31,6 +35,8 @@ pub enum ApiError {
     TicketInvalid,
     /// Another request is redeeming a phone code with this ticket right now (a double tap).
     TicketInUse,
+    /// The verified phone belongs to another account and `phone_conflict = "deny"`.
+    PhoneInUse,
     Unauthorized,
     UserBlocked,
     /// Too many requests (our limits, or WeChat's 45011); `Retry-After` says when one would pass.
@@ -114,6 +120,20 @@ impl ApiError {
                 msg: "请求超时，请重试",
                 when: "the request (headers, body and handling) took longer than --request-timeout (30 s)",
             },
+            Self::AppRequired => Row {
+                status: S::BAD_REQUEST,
+                code: 1007,
+                error: "app_required",
+                msg: "请求缺少小程序 appid",
+                when: "several apps are configured and the request names none (body `appid`, `X-WX-AppId`, or WeChat's Referer)",
+            },
+            Self::AppUnknown => Row {
+                status: S::BAD_REQUEST,
+                code: 1008,
+                error: "app_unknown",
+                msg: "小程序 appid 未配置",
+                when: "the appid the request names (body, `X-WX-AppId` or Referer) is not one of this service's apps",
+            },
             Self::LoginCodeInvalid => Row {
                 status: S::BAD_REQUEST,
                 code: 2001,
@@ -155,6 +175,13 @@ impl ApiError {
                 error: "ticket_in_use",
                 msg: "正在登录中，请稍候",
                 when: "another /api/v1/phone request with this ticket is in flight (a double tap): its phone code was not spent; wait for the first request's answer, and only if that failed resend this phone code with the same ticket",
+            },
+            Self::PhoneInUse => Row {
+                status: S::CONFLICT,
+                code: 2009,
+                error: "phone_in_use",
+                msg: "该手机号已绑定其他账号",
+                when: "the verified phone belongs to another account and `phone_conflict = \"deny\"`; nothing was written",
             },
             Self::Unauthorized => Row {
                 status: S::UNAUTHORIZED,
@@ -349,6 +376,12 @@ impl From<crate::store::StoreError> for ApiError {
                 tracing::warn!(error = %err, "database unavailable");
                 Self::DatabaseUnavailable
             }
+            // Concurrent logins kept changing the same accounts, past the retries: busy, try again.
+            crate::store::StoreError::Conflict => {
+                tracing::warn!("write conflicts persisted past the retries");
+                Self::DatabaseUnavailable
+            }
+            crate::store::StoreError::TicketGone => Self::TicketInvalid,
             other => {
                 tracing::error!(error = %other, source = ?std::error::Error::source(&other).map(|s| s.to_string()), "database error");
                 Self::Internal

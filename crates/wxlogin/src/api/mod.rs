@@ -2,6 +2,7 @@
 //! wrong method, panic).
 
 mod account;
+pub mod answers;
 mod auth;
 pub mod body;
 pub mod client;

@@ -13,6 +13,13 @@ pub enum StoreError {
     Database(#[source] sqlx::Error),
     #[error("invalid database url: {0}")]
     Config(String),
+    /// A write did not find what it was decided on (another login changed it first, or a unique index refused
+    /// it): decide again on fresh data.
+    #[error("a concurrent write changed the rows this write expected")]
+    Conflict,
+    /// The login ticket to consume is no longer live.
+    #[error("the login ticket is no longer live")]
+    TicketGone,
 }
 
 impl StoreError {
@@ -28,6 +35,7 @@ impl From<sqlx::Error> for StoreError {
     fn from(err: sqlx::Error) -> Self {
         match &err {
             sqlx::Error::Configuration(cause) => StoreError::Config(cause.to_string()),
+            sqlx::Error::Database(db) if db.is_unique_violation() => StoreError::Conflict,
             _ if is_unavailable(&err) => StoreError::Unavailable(err),
             _ => StoreError::Database(err),
         }

@@ -1,18 +1,26 @@
-//! Storage: users, sessions and login tickets behind one narrow trait.
+//! Storage: accounts, their identities and sessions, login tickets and the audit log, behind one narrow trait.
 //!
-//! Two implementations with identical behaviour: [`SqliteStore`] (the default, a file under the data dir) and
-//! [`PgStore`] (for several instances sharing one database). Both run the same SQL (in `sql.rs`); only
-//! connection handling differs. Migrations are embedded in the binary and run by [`open`].
+//! The login core ([`crate::logins`]) reads what a login may touch ([`Store::link_candidates`]), decides what to
+//! do (a [`Plan`] of [`Step`]s), and hands the plan back to be written in one transaction ([`Store::apply`]).
+//! Each step states what it expects to find; when a concurrent login changed it in between, the whole plan is
+//! refused with [`StoreError::Conflict`] and the core decides again on fresh data. The unique indexes (one
+//! identity per `(appid, openid)`, one account per unionid, one account per phone) are the last word: no
+//! interleaving of logins can give one phone to two accounts.
 //!
-//! The store never sees secrets in the clear: phones arrive encrypted with a keyed lookup hash, and session
-//! tokens and tickets arrive as their SHA-256.
+//! Two backends with identical behaviour and the same SQL (`queries.rs`): [`SqliteStore`] (the default, a file
+//! under the data dir; writes are group-committed by `write_queue.rs`) and [`PgStore`] (several instances sharing
+//! one database). What differs between them is only how a statement reaches the database (`backend.rs`).
+//!
+//! The store never sees secrets in the clear: phones arrive encrypted with a keyed lookup hash, session tokens
+//! and tickets as their SHA-256.
 
+mod backend;
 mod error;
 mod postgres;
-mod shared;
-mod sql;
+mod queries;
+mod sql_store;
 mod sqlite;
-mod sqlite_batch;
+mod write_queue;
 
 use std::sync::Arc;
 
@@ -23,39 +31,112 @@ pub use sqlite::SqliteStore;
 /// Unix time in seconds.
 pub type UnixTime = i64;
 
-/// A user, keyed by (appid, openid).
+/// An account's public id: `acc_` and 24 lowercase hex digits (96 random bits). It is what clients see
+/// (`accountId`) and never changes, also when another account is merged into it.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, serde::Serialize)]
+#[serde(transparent)]
+pub struct AccountId(String);
+
+impl AccountId {
+    pub fn generate() -> Self {
+        Self(format!("acc_{}", hex::encode(rand::random::<[u8; 12]>())))
+    }
+
+    /// Accepts only the shape [`AccountId::generate`] (and the migration) make.
+    pub fn parse(text: &str) -> Option<Self> {
+        let digits = text.strip_prefix("acc_")?;
+        (digits.len() == 24
+            && digits
+                .bytes()
+                .all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')))
+        .then(|| Self(text.to_owned()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Display for AccountId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// An identity's row id (internal: sessions point at it).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct IdentityId(pub i64);
+
+/// A phone as stored: sealed (AES-GCM) to the identity that verified it, with its keyed lookup hash.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct UserRecord {
-    pub id: i64,
+pub struct StoredPhone {
+    pub enc: Vec<u8>,
+    pub hash: Vec<u8>,
+    /// The identity the ciphertext is sealed to (its associated data).
     pub appid: String,
     pub openid: String,
+}
+
+/// A person.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AccountRecord {
+    pub id: AccountId,
     pub unionid: Option<String>,
-    /// AES-GCM nonce + ciphertext of the phone number, as the caller encrypted it.
-    pub phone_enc: Vec<u8>,
-    /// HMAC-SHA256 of the phone number (32 bytes), for lookups without decrypting.
-    pub phone_hash: Vec<u8>,
+    /// `None` after the phone moved to another account, or before any was verified.
+    pub phone: Option<StoredPhone>,
     pub created_at: UnixTime,
     pub updated_at: UnixTime,
 }
 
-/// What a login knows about a user; written with [`Store::upsert_user_with_session`].
-#[derive(Clone, Debug)]
-pub struct UserUpsert {
+/// A WeChat user in one app, part of an account.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct IdentityRecord {
+    pub id: IdentityId,
+    pub account_id: AccountId,
     pub appid: String,
     pub openid: String,
-    /// `None` keeps a unionid already stored (WeChat only sends it in some cases).
-    pub unionid: Option<String>,
-    pub phone_enc: Vec<u8>,
-    pub phone_hash: Vec<u8>,
-    pub now: UnixTime,
+    pub created_at: UnixTime,
+    pub updated_at: UnixTime,
 }
 
-/// A session to create; the token itself never reaches the store, only its SHA-256.
-#[derive(Clone, Debug)]
-pub struct NewSession {
-    pub token_hash: [u8; 32],
-    pub expires_at: UnixTime,
-    pub now: UnixTime,
+/// An account a login may touch, and how it relates to the login's identity.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Candidate {
+    pub account: AccountRecord,
+    /// This account holds the login's identity `(appid, openid)`.
+    pub holds_identity: bool,
+    /// This account has an identity in the login's app (this one or another WeChat user's).
+    pub has_app_identity: bool,
+}
+
+/// A live session: its identity and that identity's account.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SessionRecord {
+    pub identity: IdentityRecord,
+    pub account: AccountRecord,
+}
+
+/// One event of the audit log. People are named by account id and a keyed hash of the identity, never by phone,
+/// openid or unionid.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AuditRecord {
+    pub at: UnixTime,
+    pub event: AuditEvent,
+    pub account_id: AccountId,
+    /// `PhoneMoved`: the account that lost the phone; `AccountsMerged`: the account merged away.
+    pub other_account: Option<AccountId>,
+    pub appid: Option<String>,
+    pub subject: Option<Vec<u8>>,
+    pub reason: Option<String>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, strum::IntoStaticStr, strum::EnumString)]
+#[strum(serialize_all = "snake_case")]
+pub enum AuditEvent {
+    AccountCreated,
+    IdentityLinked,
+    PhoneMoved,
+    AccountsMerged,
 }
 
 /// A login ticket to create (an unknown user between silent login and the phone step).
@@ -89,42 +170,99 @@ pub enum TicketReservation {
     Invalid,
 }
 
+/// Writes that happen together or not at all. Each step names what it expects; see [`Store::apply`].
+#[derive(Clone, Debug, Default)]
+pub struct Plan {
+    pub now: UnixTime,
+    pub steps: Vec<Step>,
+}
+
+#[derive(Clone, Debug)]
+pub enum Step {
+    /// Deletes a live ticket; gone → [`StoreError::TicketGone`].
+    ConsumeTicket {
+        ticket_hash: [u8; 32],
+    },
+    /// A new account (its unionid must be free).
+    CreateAccount {
+        id: AccountId,
+        unionid: Option<String>,
+    },
+    /// A new identity of an account (`(appid, openid)` must be free).
+    CreateIdentity {
+        account: AccountId,
+        appid: String,
+        openid: String,
+    },
+    /// Stores a unionid on an account that has none.
+    SetUnionid {
+        account: AccountId,
+        unionid: String,
+    },
+    /// Stores a phone on an account (the phone must be free).
+    SetPhone {
+        account: AccountId,
+        phone: StoredPhone,
+    },
+    /// Takes the phone `hash` away from `from`, which must still hold it, and ends `from`'s sessions.
+    TakePhone {
+        from: AccountId,
+        hash: Vec<u8>,
+    },
+    /// Moves every identity (and so every session) of `from` to `into`, then deletes `from`.
+    Merge {
+        from: AccountId,
+        into: AccountId,
+    },
+    /// A session for the identity `(appid, openid)`, which must exist (and, with `require_phone`, whose account
+    /// must hold a phone: a session is never minted for an account whose phone was just moved away).
+    Session {
+        appid: String,
+        openid: String,
+        token_hash: [u8; 32],
+        expires_at: UnixTime,
+        require_phone: bool,
+    },
+    Audit(AuditRecord),
+}
+
 #[async_trait::async_trait]
 pub trait Store: Send + Sync + 'static {
-    /// The user with this openid in this app, if any.
-    async fn find_user(&self, appid: &str, openid: &str) -> Result<Option<UserRecord>, StoreError>;
-
-    /// One transaction: upsert the user by (appid, openid) — insert, or update `unionid` (only when the new one
-    /// is `Some`), `phone_enc`, `phone_hash` and `updated_at` — then insert the session for that user. Both or
-    /// neither. Concurrent calls for the same (appid, openid) all succeed and leave one row.
-    async fn upsert_user_with_session(
+    /// The accounts a login of `(appid, openid)` may touch: the one holding that identity, the one with
+    /// `unionid`, the one with `phone_hash` (at most three, fewer when they coincide or do not exist).
+    async fn link_candidates(
         &self,
-        user: UserUpsert,
-        session: NewSession,
-    ) -> Result<UserRecord, StoreError>;
+        appid: &str,
+        openid: &str,
+        unionid: Option<&str>,
+        phone_hash: Option<&[u8]>,
+    ) -> Result<Vec<Candidate>, StoreError>;
 
-    /// A new session for an existing user (silent login of a known user).
-    async fn create_session(&self, user_id: i64, session: NewSession) -> Result<(), StoreError>;
+    /// Writes every step of the plan in one transaction, or nothing: [`StoreError::Conflict`] when a step did not
+    /// find what it expects (a concurrent login got there first; decide again), [`StoreError::TicketGone`] when
+    /// the ticket to consume is no longer live.
+    async fn apply(&self, plan: Plan) -> Result<(), StoreError>;
 
-    /// The user behind a session that exists, has `expires_at > now` and belongs to a user of `appid`.
-    async fn session_user(
+    /// The identity and account behind a session that exists, has `expires_at > now` and belongs to `appid`.
+    async fn session(
         &self,
         token_hash: &[u8; 32],
         appid: &str,
         now: UnixTime,
-    ) -> Result<Option<UserRecord>, StoreError>;
+    ) -> Result<Option<SessionRecord>, StoreError>;
 
-    /// Deletes the session if it belongs to a user of `appid`; true if one was deleted.
+    /// Deletes the session if it belongs to `appid`; true if one was deleted.
     async fn delete_session(&self, token_hash: &[u8; 32], appid: &str) -> Result<bool, StoreError>;
 
-    async fn create_ticket(&self, ticket: NewTicket) -> Result<(), StoreError>;
+    async fn account(&self, id: &AccountId) -> Result<Option<AccountRecord>, StoreError>;
 
-    /// The ticket if it exists and `expires_at > now` (does not consume it).
-    async fn find_ticket(
-        &self,
-        ticket_hash: &[u8; 32],
-        now: UnixTime,
-    ) -> Result<Option<TicketRecord>, StoreError>;
+    /// An account's identities, oldest first.
+    async fn identities(&self, id: &AccountId) -> Result<Vec<IdentityRecord>, StoreError>;
+
+    /// The audit events naming an account (as `account_id` or `other_account`), oldest first.
+    async fn audit(&self, id: &AccountId) -> Result<Vec<AuditRecord>, StoreError>;
+
+    async fn create_ticket(&self, ticket: NewTicket) -> Result<(), StoreError>;
 
     /// Reserves a live ticket of `appid` for one request until `until` (see [`TicketReservation`]).
     async fn reserve_ticket(
@@ -151,28 +289,8 @@ pub trait Store: Send + Sync + 'static {
     /// The value stored under `name` in `meta`.
     async fn meta_get(&self, name: &str) -> Result<Option<Vec<u8>>, StoreError>;
 
-    /// Some user, if there is any.
-    async fn any_user(&self) -> Result<Option<UserRecord>, StoreError>;
-
-    /// One transaction: consume the ticket if it is live at `session.now` (else `Ok(None)`, nothing written),
-    /// then upsert the user it names with this phone and insert the session. Of N concurrent callers with the
-    /// same ticket exactly one gets `Some`.
-    async fn consume_ticket_with_user(
-        &self,
-        ticket_hash: &[u8; 32],
-        phone_enc: Vec<u8>,
-        phone_hash: Vec<u8>,
-        session: NewSession,
-    ) -> Result<Option<UserRecord>, StoreError>;
-
-    /// Sets a new phone for an existing user; the updated user, or `None` if the id is unknown.
-    async fn update_phone(
-        &self,
-        user_id: i64,
-        phone_enc: Vec<u8>,
-        phone_hash: Vec<u8>,
-        now: UnixTime,
-    ) -> Result<Option<UserRecord>, StoreError>;
+    /// Some stored phone, if there is any (to check the data key against it).
+    async fn any_phone(&self) -> Result<Option<StoredPhone>, StoreError>;
 
     /// Deletes sessions and tickets with `expires_at <= now`; how many rows went.
     async fn purge_expired(&self, now: UnixTime) -> Result<u64, StoreError>;
@@ -180,8 +298,7 @@ pub trait Store: Send + Sync + 'static {
     /// Cheap liveness check for /readyz, bounded by a short timeout.
     async fn ping(&self) -> Result<(), StoreError>;
 
-    /// Count of users.
-    async fn count_users(&self) -> Result<i64, StoreError>;
+    async fn count_accounts(&self) -> Result<i64, StoreError>;
 }
 
 /// Opens the store named by the URL and runs its migrations: `sqlite://PATH`, `sqlite:PATH` or a bare path →
@@ -241,5 +358,14 @@ mod tests {
         assert!(matches!(Backend::of(""), Err(StoreError::Config(_))));
         let err = Backend::of("mysql://root:hunter2@h/db").unwrap_err();
         assert!(!err.to_string().contains("hunter2"), "{err}");
+    }
+
+    #[test]
+    fn account_ids_parse_only_their_shape() {
+        let id = AccountId::generate();
+        assert_eq!(AccountId::parse(id.as_str()), Some(id.clone()));
+        assert_eq!(id.as_str().len(), 28);
+        assert_eq!(AccountId::parse("acc_XYZ"), None);
+        assert_eq!(AccountId::parse(&id.as_str().to_uppercase()), None);
     }
 }

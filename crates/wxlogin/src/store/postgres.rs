@@ -1,8 +1,9 @@
 //! PostgreSQL: for several service instances sharing one database.
 //!
-//! The same SQL as SQLite. Concurrency comes from PostgreSQL itself: `INSERT … ON CONFLICT DO UPDATE` never fails
-//! on the unique key when two logins of a new user race, and a concurrent `DELETE` of the same ticket waits on the
-//! row lock and then finds nothing, so a ticket is consumed once.
+//! The same SQL as SQLite. Concurrency comes from PostgreSQL itself: two logins that race to create the same
+//! identity or to take the same phone collide on a unique index (the loser's plan is refused and decided again),
+//! and a concurrent `DELETE` of the same ticket waits on the row lock and then finds nothing, so a ticket is
+//! consumed once.
 
 use std::str::FromStr;
 use std::time::Duration;
@@ -11,8 +12,10 @@ use sqlx::migrate::Migrator;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::{AssertSqlSafe, Connection, Executor, PgConnection, PgPool};
 
-use super::sql::{self, UserRow};
-use super::{NewSession, StoreError, UserRecord, UserUpsert};
+use super::StoreError;
+use super::backend::{Backend, Record, bind, bind_as, check};
+use super::queries::{Dialect, Query, Statement};
+use super::sql_store::SqlStore;
 
 static MIGRATOR: Migrator = sqlx::migrate!("./migrations/postgres");
 
@@ -23,8 +26,56 @@ const IDLE_TIMEOUT: Duration = Duration::from_secs(5 * 60);
 const MAX_LIFETIME: Duration = Duration::from_secs(30 * 60);
 const PING_TIMEOUT: Duration = Duration::from_secs(2);
 
-pub struct PgStore {
+/// The PostgreSQL store.
+pub type PgStore = SqlStore<Postgres>;
+
+/// A pool of connections to one PostgreSQL database.
+pub struct Postgres {
     pool: PgPool,
+}
+
+#[async_trait::async_trait]
+impl Backend for Postgres {
+    const DIALECT: Dialect = Dialect::Postgres;
+
+    async fn read_optional<T: Record>(&self, query: Query) -> Result<Option<T>, StoreError> {
+        Ok(bind_as(&query).fetch_optional(&self.pool).await?)
+    }
+
+    async fn read_all<T: Record>(&self, query: Query) -> Result<Vec<T>, StoreError> {
+        Ok(bind_as(&query).fetch_all(&self.pool).await?)
+    }
+
+    async fn write(&self, statements: Vec<Statement>) -> Result<u64, StoreError> {
+        if let [statement] = statements.as_slice() {
+            // One statement is a transaction by itself: no BEGIN/COMMIT round trips.
+            let done = bind(&statement.query).execute(&self.pool).await?;
+            check(statement.expect, done.rows_affected())?;
+            return Ok(done.rows_affected());
+        }
+        let mut tx = self.pool.begin().await?;
+        let mut rows = 0;
+        for statement in &statements {
+            let done = bind(&statement.query).execute(&mut *tx).await?;
+            check(statement.expect, done.rows_affected())?;
+            rows += done.rows_affected();
+        }
+        tx.commit().await?;
+        Ok(rows)
+    }
+
+    async fn write_returning<T: Record>(&self, query: Query) -> Result<Option<T>, StoreError> {
+        Ok(bind_as(&query).fetch_optional(&self.pool).await?)
+    }
+
+    async fn ping(&self) -> Result<(), StoreError> {
+        let query = super::queries::ping();
+        let ping = bind(&query).execute(&self.pool);
+        match tokio::time::timeout(PING_TIMEOUT, ping).await {
+            Ok(done) => done.map(drop).map_err(StoreError::from),
+            Err(_elapsed) => Err(StoreError::timed_out("ping")),
+        }
+    }
 }
 
 impl PgStore {
@@ -39,7 +90,9 @@ impl PgStore {
     async fn migrated(pool: PgPool) -> Result<Self, StoreError> {
         MIGRATOR.run(&pool).await?;
         tracing::info!("opened PostgreSQL store");
-        Ok(PgStore { pool })
+        Ok(SqlStore {
+            db: Postgres { pool },
+        })
     }
 }
 
@@ -100,92 +153,6 @@ fn pool_options() -> PgPoolOptions {
 fn quote_ident(name: &str) -> String {
     format!("\"{}\"", name.replace('"', "\"\""))
 }
-
-super::shared::impl_store! {
-    store: PgStore,
-    writer: pool,
-    reader: pool,
-    begin: begin(),
-    ping_timeout: PING_TIMEOUT,
-}
-
-/// The login writes, each one statement: data-modifying CTEs let PostgreSQL upsert the user and insert its
-/// session (and consume the ticket) in a single round trip, atomically, instead of BEGIN, two or three statements
-/// and COMMIT over the network.
-impl PgStore {
-    async fn login_write(
-        &self,
-        user: UserUpsert,
-        session: NewSession,
-    ) -> Result<UserRecord, StoreError> {
-        let row: UserRow = sqlx::query_as(LOGIN)
-            .bind(&user.appid)
-            .bind(&user.openid)
-            .bind(&user.unionid)
-            .bind(&user.phone_enc)
-            .bind(&user.phone_hash)
-            .bind(user.now)
-            .bind(&session.token_hash[..])
-            .bind(session.expires_at)
-            .fetch_one(&self.pool)
-            .await?;
-        Ok(UserRecord::from(row))
-    }
-
-    async fn session_write(&self, user_id: i64, session: NewSession) -> Result<(), StoreError> {
-        sqlx::query(sql::INSERT_SESSION)
-            .bind(&session.token_hash[..])
-            .bind(user_id)
-            .bind(session.now)
-            .bind(session.expires_at)
-            .execute(&self.pool)
-            .await?;
-        Ok(())
-    }
-
-    async fn ticket_login_write(
-        &self,
-        ticket_hash: [u8; 32],
-        phone_enc: Vec<u8>,
-        phone_hash: Vec<u8>,
-        session: NewSession,
-    ) -> Result<Option<UserRecord>, StoreError> {
-        let row: Option<UserRow> = sqlx::query_as(TICKET_LOGIN)
-            .bind(&ticket_hash[..])
-            .bind(session.now)
-            .bind(&phone_enc)
-            .bind(&phone_hash)
-            .bind(&session.token_hash[..])
-            .bind(session.expires_at)
-            .fetch_optional(&self.pool)
-            .await?;
-        Ok(row.map(UserRecord::from))
-    }
-}
-
-/// The user upsert of `sql::upsert_user!` ($1–$6) and the session ($7 token_hash, $8 expires_at) in one statement.
-const LOGIN: &str = concat!(
-    "WITH u AS (",
-    sql::upsert_user!(),
-    "), s AS (INSERT INTO sessions (token_hash, user_id, created_at, expires_at) SELECT $7, id, $6, $8 FROM u) \
-     SELECT ",
-    sql::user_columns!(),
-    " FROM u"
-);
-
-/// $1 ticket_hash, $2 now, $3 phone_enc, $4 phone_hash, $5 token_hash, $6 expires_at. No row when the ticket is
-/// unknown, used or expired; of concurrent consumers, the ones that wait on the ticket's row lock find it gone.
-const TICKET_LOGIN: &str = concat!(
-    "WITH t AS (DELETE FROM login_tickets WHERE ticket_hash = $1 AND expires_at > $2 \
-         RETURNING appid, openid, unionid), \
-     u AS (INSERT INTO users (appid, openid, unionid, phone_enc, phone_hash, created_at, updated_at) \
-         SELECT appid, openid, unionid, $3, $4, $2, $2 FROM t ",
-    sql::on_conflict_update_user!(),
-    "), s AS (INSERT INTO sessions (token_hash, user_id, created_at, expires_at) SELECT $5, id, $2, $6 FROM u) \
-     SELECT ",
-    sql::user_columns!(),
-    " FROM u"
-);
 
 #[cfg(test)]
 mod tests {

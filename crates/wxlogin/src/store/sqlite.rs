@@ -12,11 +12,15 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use sqlx::SqlitePool;
+
 use sqlx::migrate::Migrator;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 
 use super::StoreError;
-use super::sqlite_batch::{Batcher, Write};
+use super::backend::{Backend, Record, bind, bind_as};
+use super::queries::{Dialect, Query, Statement};
+use super::sql_store::SqlStore;
+use super::write_queue::WriteQueue;
 
 static MIGRATOR: Migrator = sqlx::migrate!("./migrations/sqlite");
 
@@ -28,60 +32,46 @@ const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(10);
 const PING_TIMEOUT: Duration = Duration::from_secs(2);
 
-pub struct SqliteStore {
+/// The SQLite store.
+pub type SqliteStore = SqlStore<Sqlite>;
+
+/// The connections of one SQLite database.
+pub struct Sqlite {
     /// Exactly one connection: all writes, in order.
     writer: SqlitePool,
     /// Read-only (`query_only`) connections. For an in-memory database, the writer's pool again.
     reader: SqlitePool,
-    /// The login writes, committed in groups on the writer connection.
-    batcher: Batcher,
+    /// Multi-statement writes, committed in groups on the writer connection.
+    queue: WriteQueue,
 }
 
-impl SqliteStore {
-    async fn login_write(
-        &self,
-        user: super::UserUpsert,
-        session: super::NewSession,
-    ) -> Result<super::UserRecord, StoreError> {
-        self.batcher
-            .submit(|reply| Write::Login {
-                user,
-                session,
-                reply,
-            })
-            .await
+#[async_trait::async_trait]
+impl Backend for Sqlite {
+    const DIALECT: Dialect = Dialect::Sqlite;
+
+    async fn read_optional<T: Record>(&self, query: Query) -> Result<Option<T>, StoreError> {
+        Ok(bind_as(&query).fetch_optional(&self.reader).await?)
     }
 
-    async fn session_write(
-        &self,
-        user_id: i64,
-        session: super::NewSession,
-    ) -> Result<(), StoreError> {
-        self.batcher
-            .submit(|reply| Write::Session {
-                user_id,
-                session,
-                reply,
-            })
-            .await
+    async fn read_all<T: Record>(&self, query: Query) -> Result<Vec<T>, StoreError> {
+        Ok(bind_as(&query).fetch_all(&self.reader).await?)
     }
 
-    async fn ticket_login_write(
-        &self,
-        ticket_hash: [u8; 32],
-        phone_enc: Vec<u8>,
-        phone_hash: Vec<u8>,
-        session: super::NewSession,
-    ) -> Result<Option<super::UserRecord>, StoreError> {
-        self.batcher
-            .submit(|reply| Write::Ticket {
-                ticket_hash,
-                phone_enc,
-                phone_hash,
-                session,
-                reply,
-            })
-            .await
+    async fn write(&self, statements: Vec<Statement>) -> Result<u64, StoreError> {
+        self.queue.submit(statements).await
+    }
+
+    async fn write_returning<T: Record>(&self, query: Query) -> Result<Option<T>, StoreError> {
+        Ok(bind_as(&query).fetch_optional(&self.writer).await?)
+    }
+
+    async fn ping(&self) -> Result<(), StoreError> {
+        let query = super::queries::ping();
+        let ping = bind(&query).execute(&self.reader);
+        match tokio::time::timeout(PING_TIMEOUT, ping).await {
+            Ok(done) => done.map(drop).map_err(StoreError::from),
+            Err(_elapsed) => Err(StoreError::timed_out("ping")),
+        }
     }
 }
 
@@ -111,10 +101,12 @@ impl SqliteStore {
                 .connect_with(options)
                 .await?;
             MIGRATOR.run(&pool).await?;
-            return Ok(SqliteStore {
-                batcher: Batcher::start(pool.clone()),
-                writer: pool.clone(),
-                reader: pool,
+            return Ok(SqlStore {
+                db: Sqlite {
+                    queue: WriteQueue::start(pool.clone()),
+                    writer: pool.clone(),
+                    reader: pool,
+                },
             });
         }
 
@@ -141,10 +133,12 @@ impl SqliteStore {
             .connect_with(options.pragma("query_only", "ON"))
             .await?;
         tracing::info!(path = %path.display(), "opened SQLite store");
-        Ok(SqliteStore {
-            batcher: Batcher::start(writer.clone()),
-            writer,
-            reader,
+        Ok(SqlStore {
+            db: Sqlite {
+                queue: WriteQueue::start(writer.clone()),
+                writer,
+                reader,
+            },
         })
     }
 }
@@ -170,12 +164,4 @@ fn prepare_file(path: &Path) -> std::io::Result<()> {
         std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))?;
     }
     Ok(())
-}
-
-super::shared::impl_store! {
-    store: SqliteStore,
-    writer: writer,
-    reader: reader,
-    begin: begin_with("BEGIN IMMEDIATE"),
-    ping_timeout: PING_TIMEOUT,
 }

@@ -66,7 +66,7 @@ impl TestApp {
             .as_ref()
             .unwrap()
             .store
-            .count_users()
+            .count_accounts()
             .await
             .unwrap()
     }

@@ -1,0 +1,462 @@
+//! The login core: every way to log in, read top to bottom. Handlers (`crate::api`) only turn HTTP into these
+//! calls and their answers back into HTTP.
+//!
+//! A login is: (1) ask WeChat who this is (`jscode2session`, and `getuserphonenumber` with that openid, so WeChat
+//! checks the phone code is this user's); (2) read the accounts this identity, its unionid and its phone touch;
+//! (3) decide with the linking rules ([`link::decide`]); (4) write that decision and a session in one transaction.
+//! If another login changed those accounts between (2) and (4), the write is refused and (2)–(4) run again: WeChat
+//! is never asked twice.
+
+pub mod apps;
+pub mod clock;
+pub mod link;
+mod ticket;
+
+use crate::api::error::{ApiError, Exchange};
+use crate::config::PhoneBinding;
+use crate::phone_crypto::{PhoneCipher, row_id};
+use crate::ratelimit::{Limit, RateLimiter};
+use crate::store::{
+    AccountId, AccountRecord, IdentityRecord, NewTicket, Plan, SessionRecord, Step, Store,
+    StoreError, StoredPhone, TicketReservation,
+};
+use crate::tokens::{SessionToken, Ticket};
+use apps::App;
+use clock::Clock;
+use link::{LinkPolicy, Linked, Refusal, Seen};
+use std::sync::Arc;
+use std::time::Duration;
+use weixin::{LoginCode, OpenId, PhoneCode, PhoneInfo, Session};
+
+/// How long a login ticket lives: as long as the phone code it waits for (WeChat: 5 minutes).
+pub const TICKET_TTL: Duration = Duration::from_secs(300);
+
+/// A decision is written at most this many times when concurrent logins keep changing what it was made on.
+const ATTEMPTS: usize = 3;
+
+/// Everything a login needs besides the request.
+pub struct Logins {
+    pub apps: apps::Apps,
+    pub store: Arc<dyn Store>,
+    pub cipher: PhoneCipher,
+    pub clock: Arc<dyn Clock>,
+    pub limiter: RateLimiter,
+    pub policy: Policy,
+}
+
+/// The operator's choices.
+#[derive(Clone, Debug)]
+pub struct Policy {
+    pub binding: PhoneBinding,
+    pub session_ttl: Duration,
+    pub link: LinkPolicy,
+    /// The most one WeChat exchange may take: a login makes at most two in a row, within the request timeout.
+    pub wechat_deadline: Duration,
+    /// How long an /api/v1/phone request holds its ticket at most: longer than any request may run, so only a
+    /// crashed instance's reservation ever runs out.
+    pub ticket_lease: Duration,
+    /// Phone codes WeChat may refuse for one ticket before the ticket is spent (`None`: no cap).
+    pub phone_failures_per_ticket: Option<u32>,
+}
+
+/// A user logged in: a new session on an account.
+pub struct LoggedIn {
+    pub account_id: AccountId,
+    pub appid: String,
+    pub openid: String,
+    /// WeChat's `phoneNumber`.
+    pub phone: String,
+    pub token: SessionToken,
+    pub expires_in: Duration,
+}
+
+/// What a silent login gives.
+pub enum Silent {
+    LoggedIn(LoggedIn),
+    /// Nobody we know (or an account without a phone): the phone step comes next, with this ticket.
+    PhoneRequired {
+        ticket: Ticket,
+        expires_in: Duration,
+    },
+}
+
+/// The account behind a session, for `/api/v1/me`.
+pub struct Me {
+    pub session: SessionRecord,
+    /// The phone in clear (the caller masks it).
+    pub phone: Option<String>,
+    pub identities: Vec<IdentityRecord>,
+}
+
+impl Logins {
+    /// `/api/getPhone`: a login code and a phone code at once. In `verify` mode the login code is exchanged first
+    /// and its openid goes with the phone code, so WeChat refuses another user's phone code; `concurrent` saves a
+    /// round trip and skips that check.
+    pub async fn one_call(
+        &self,
+        app: &App,
+        login_code: &LoginCode,
+        phone_code: &PhoneCode,
+    ) -> Result<LoggedIn, ApiError> {
+        self.limit(Limit::App, app.appid.as_str()).await?;
+        let (session, info) = match self.policy.binding {
+            PhoneBinding::Verify => {
+                let session = self.login_exchange(app, login_code).await?;
+                self.limit(Limit::OpenId, session.openid.as_str()).await?;
+                let info = self
+                    .phone_exchange(app, phone_code, Some(&session.openid))
+                    .await?;
+                (session, info)
+            }
+            PhoneBinding::Concurrent => {
+                let (session, info) = tokio::join!(
+                    self.login_exchange(app, login_code),
+                    self.phone_exchange(app, phone_code, None)
+                );
+                let session = session?;
+                self.limit(Limit::OpenId, session.openid.as_str()).await?;
+                (session, info?)
+            }
+        };
+        let unionid = session.unionid.as_ref().map(|u| u.as_str());
+        let logged_in = self
+            .land(app, session.openid.as_str(), unionid, Some(&info), None)
+            .await?;
+        tracing::info!(phone = %info.phone, account = %logged_in.account_id, "phone login");
+        Ok(logged_in)
+    }
+
+    /// `/api/v1/login`: jscode2session only. An identity whose account has a phone is logged in (also a new
+    /// identity of a person we know by unionid: no phone code spent); anyone else gets a ticket for the phone
+    /// step, and nothing is written for them yet.
+    pub async fn silent(&self, app: &App, login_code: &LoginCode) -> Result<Silent, ApiError> {
+        self.limit(Limit::App, app.appid.as_str()).await?;
+        let session = self.login_exchange(app, login_code).await?;
+        let openid = session.openid.as_str();
+        self.limit(Limit::OpenId, openid).await?;
+        let unionid = session.unionid.as_ref().map(|u| u.as_str());
+        match self.land(app, openid, unionid, None, None).await {
+            Ok(logged_in) => return Ok(Silent::LoggedIn(logged_in)),
+            Err(Landing::NeedsPhone) => {}
+            Err(Landing::Failed(err)) => return Err(err),
+        }
+        let ticket = Ticket::generate();
+        let now = self.clock.now();
+        self.store
+            .create_ticket(NewTicket {
+                ticket_hash: ticket.hash(),
+                appid: app.appid.as_str().to_owned(),
+                openid: openid.to_owned(),
+                unionid: unionid.map(str::to_owned),
+                expires_at: now + TICKET_TTL.as_secs() as i64,
+                now,
+            })
+            .await?;
+        Ok(Silent::PhoneRequired {
+            ticket,
+            expires_in: TICKET_TTL,
+        })
+    }
+
+    /// `/api/v1/phone` with a ticket: getuserphonenumber with the openid the ticket holds.
+    ///
+    /// The ticket is reserved for this request before WeChat is asked: a stale ticket costs no phone code (the
+    /// client can log in silently again and resend the same code), and of a double tap only the first request
+    /// redeems its code; the second answers 409 with its code unspent.
+    pub async fn phone_with_ticket(
+        &self,
+        app: &App,
+        ticket: &Ticket,
+        phone_code: &PhoneCode,
+    ) -> Result<LoggedIn, ApiError> {
+        self.limit(Limit::App, app.appid.as_str()).await?;
+        let now = self.clock.now();
+        let lease_end = now + self.policy.ticket_lease.as_secs() as i64;
+        let reserved = self
+            .store
+            .reserve_ticket(&ticket.hash(), app.appid.as_str(), now, lease_end)
+            .await?;
+        let record = match reserved {
+            TicketReservation::Reserved(record) => record,
+            TicketReservation::InUse => return Err(ApiError::TicketInUse),
+            TicketReservation::Invalid => return Err(ApiError::TicketInvalid),
+        };
+        let held = ticket::Held::new(self.store.clone(), ticket.hash());
+        let openid = OpenId::parse(record.openid.clone()).map_err(|_| ApiError::Internal)?;
+        let exchange = async {
+            self.limit(Limit::OpenId, openid.as_str()).await?;
+            self.phone_exchange(app, phone_code, Some(&openid)).await
+        };
+        let info = match exchange.await {
+            Ok(info) => info,
+            Err(err) => {
+                held.release(&err, self.policy.phone_failures_per_ticket)
+                    .await;
+                return Err(err);
+            }
+        };
+        let landed = self
+            .land(
+                app,
+                openid.as_str(),
+                record.unionid.as_deref(),
+                Some(&info),
+                Some(ticket),
+            )
+            .await
+            .map_err(ApiError::from);
+        match landed {
+            Ok(logged_in) => {
+                held.disarm();
+                tracing::info!(phone = %info.phone, account = %logged_in.account_id, "phone bound");
+                Ok(logged_in)
+            }
+            // Refused (the phone is another account's, `deny`): the ticket stays for another number.
+            Err(err) => {
+                held.release(&err, None).await;
+                Err(err)
+            }
+        }
+    }
+
+    /// `/api/v1/phone` with a session: a new phone for the session's account (WeChat checks the code is this
+    /// identity's); a new session is answered.
+    pub async fn change_phone(
+        &self,
+        app: &App,
+        token: &SessionToken,
+        phone_code: &PhoneCode,
+    ) -> Result<LoggedIn, ApiError> {
+        let current = self.session(app, token).await?;
+        self.limit(Limit::App, app.appid.as_str()).await?;
+        let openid =
+            OpenId::parse(current.identity.openid.clone()).map_err(|_| ApiError::Internal)?;
+        self.limit(Limit::OpenId, openid.as_str()).await?;
+        let info = self.phone_exchange(app, phone_code, Some(&openid)).await?;
+        let logged_in = self
+            .land(app, openid.as_str(), None, Some(&info), None)
+            .await?;
+        tracing::info!(phone = %info.phone, account = %logged_in.account_id, "phone changed");
+        Ok(logged_in)
+    }
+
+    /// The live session of `app` behind a token, or 401.
+    pub async fn session(
+        &self,
+        app: &App,
+        token: &SessionToken,
+    ) -> Result<SessionRecord, ApiError> {
+        self.store
+            .session(&token.hash(), app.appid.as_str(), self.clock.now())
+            .await?
+            .ok_or(ApiError::Unauthorized)
+    }
+
+    /// `/api/v1/me`: the account behind the session, with every identity.
+    pub async fn me(&self, app: &App, token: &SessionToken) -> Result<Me, ApiError> {
+        let session = self.session(app, token).await?;
+        let phone = match &session.account.phone {
+            Some(phone) => Some(self.open_phone(phone)?),
+            None => None,
+        };
+        let identities = self.store.identities(&session.account.id).await?;
+        Ok(Me {
+            session,
+            phone,
+            identities,
+        })
+    }
+
+    /// `/api/v1/logout`: the session stops working at once.
+    pub async fn logout(&self, app: &App, token: &SessionToken) -> Result<(), ApiError> {
+        match self
+            .store
+            .delete_session(&token.hash(), app.appid.as_str())
+            .await?
+        {
+            true => Ok(()),
+            false => Err(ApiError::Unauthorized),
+        }
+    }
+
+    /// Steps (2)–(4) of a login: read, decide, write a session; again on a conflict. With `ticket`, consuming it
+    /// is part of the same write.
+    async fn land(
+        &self,
+        app: &App,
+        openid: &str,
+        unionid: Option<&str>,
+        verified: Option<&PhoneInfo>,
+        ticket: Option<&Ticket>,
+    ) -> Result<LoggedIn, Landing> {
+        let appid = app.appid.as_str();
+        let phone = verified.map(|info| self.seal_phone(appid, openid, &info.phone.phone_number));
+        for attempt in 1..=ATTEMPTS {
+            let now = self.clock.now();
+            let candidates = self
+                .store
+                .link_candidates(
+                    appid,
+                    openid,
+                    unionid,
+                    phone.as_ref().map(|p| p.hash.as_slice()),
+                )
+                .await
+                .map_err(ApiError::from)?;
+            let seen = Seen {
+                appid,
+                openid,
+                unionid,
+                phone: phone.clone(),
+                subject: self.cipher.subject_hash(appid, openid),
+            };
+            let Linked { account, steps } =
+                match link::decide(&candidates, seen, self.policy.link, now) {
+                    Ok(linked) => linked,
+                    Err(Refusal::Unknown) => return Err(Landing::NeedsPhone),
+                    Err(Refusal::PhoneInUse) => return Err(ApiError::PhoneInUse.into()),
+                };
+            let Some(stored_phone) = account.phone.clone() else {
+                // Known, but the phone moved to another account: ask for one again.
+                return Err(Landing::NeedsPhone);
+            };
+            let token = SessionToken::generate();
+            let mut plan = Plan {
+                now,
+                steps: Vec::with_capacity(steps.len() + 2),
+            };
+            if let Some(ticket) = ticket {
+                plan.steps.push(Step::ConsumeTicket {
+                    ticket_hash: ticket.hash(),
+                });
+            }
+            plan.steps.extend(steps);
+            plan.steps.push(Step::Session {
+                appid: appid.to_owned(),
+                openid: openid.to_owned(),
+                token_hash: token.hash(),
+                expires_at: now + self.policy.session_ttl.as_secs() as i64,
+                require_phone: true,
+            });
+            match self.store.apply(plan).await {
+                Ok(()) => {
+                    let phone = match verified {
+                        Some(info) => info.phone.phone_number.clone(),
+                        None => self.open_phone(&stored_phone)?,
+                    };
+                    return Ok(self.logged_in(&account, appid, openid, phone, token));
+                }
+                Err(StoreError::Conflict) if attempt < ATTEMPTS => {
+                    tracing::debug!(
+                        attempt,
+                        "a concurrent login changed these accounts; deciding again"
+                    );
+                }
+                Err(StoreError::TicketGone) => return Err(ApiError::TicketInvalid.into()),
+                Err(other) => return Err(ApiError::from(other).into()),
+            }
+        }
+        Err(ApiError::from(StoreError::Conflict).into())
+    }
+
+    fn logged_in(
+        &self,
+        account: &AccountRecord,
+        appid: &str,
+        openid: &str,
+        phone: String,
+        token: SessionToken,
+    ) -> LoggedIn {
+        LoggedIn {
+            account_id: account.id.clone(),
+            appid: appid.to_owned(),
+            openid: openid.to_owned(),
+            phone,
+            token,
+            expires_in: self.policy.session_ttl,
+        }
+    }
+
+    /// A phone sealed to the identity that verified it, with its lookup hash.
+    fn seal_phone(&self, appid: &str, openid: &str, phone: &str) -> StoredPhone {
+        StoredPhone {
+            enc: self.cipher.seal(&row_id(appid, openid), phone),
+            hash: self.cipher.lookup_hash(phone),
+            appid: appid.to_owned(),
+            openid: openid.to_owned(),
+        }
+    }
+
+    fn open_phone(&self, phone: &StoredPhone) -> Result<String, ApiError> {
+        Ok(self
+            .cipher
+            .open(&row_id(&phone.appid, &phone.openid), &phone.enc)?)
+    }
+
+    /// Spends one request of `key`'s budget under `limit`, or answers 429 with the wait.
+    pub async fn limit(&self, limit: Limit, key: &str) -> Result<(), ApiError> {
+        self.limiter.check(limit, key).await.map_err(|retry| {
+            tracing::debug!(limit = %limit, "rate limited");
+            ApiError::RateLimited {
+                retry_after_secs: retry.header_secs(),
+            }
+        })
+    }
+
+    async fn login_exchange(&self, app: &App, code: &LoginCode) -> Result<Session, ApiError> {
+        self.within_deadline(app.wechat.code_to_session(code))
+            .await?
+            .map_err(|e| ApiError::from_wechat(Exchange::Login, &e))
+    }
+
+    async fn phone_exchange(
+        &self,
+        app: &App,
+        code: &PhoneCode,
+        openid: Option<&OpenId>,
+    ) -> Result<PhoneInfo, ApiError> {
+        self.within_deadline(app.wechat.get_phone_number(code, openid))
+            .await?
+            .map_err(|e| ApiError::from_wechat(Exchange::Phone, &e))
+    }
+
+    /// Bounds one WeChat exchange (its retries and a token refresh included) by the share of the request timeout
+    /// it is given, so a login answers 503 `wechat_unavailable` before the whole request is cut.
+    async fn within_deadline<T>(
+        &self,
+        exchange: impl std::future::Future<Output = T>,
+    ) -> Result<T, ApiError> {
+        let deadline = self.policy.wechat_deadline;
+        tokio::time::timeout(deadline, exchange)
+            .await
+            .map_err(|_elapsed| {
+                tracing::warn!(
+                    deadline_ms = deadline.as_millis() as u64,
+                    "WeChat exchange ran out of time"
+                );
+                ApiError::WechatUnavailable
+            })
+    }
+}
+
+/// Why [`Logins::land`] did not log in.
+enum Landing {
+    NeedsPhone,
+    Failed(ApiError),
+}
+
+impl From<ApiError> for Landing {
+    fn from(err: ApiError) -> Self {
+        Landing::Failed(err)
+    }
+}
+
+impl From<Landing> for ApiError {
+    fn from(landing: Landing) -> Self {
+        match landing {
+            // With a verified phone a login always lands somewhere; without one only `silent` calls `land`.
+            Landing::NeedsPhone => ApiError::Internal,
+            Landing::Failed(err) => err,
+        }
+    }
+}

@@ -1,0 +1,190 @@
+//! The [`Store`] trait, implemented once over a [`Backend`]: each method is a query from `queries.rs` and what
+//! its rows become.
+
+use super::backend::{Backend, Record};
+use super::queries::{
+    self, AccountRow, AuditRow, CandidateRow, IdentityRow, SessionRow, Statement, TicketRow,
+};
+use super::{
+    AccountId, AccountRecord, AuditRecord, Candidate, IdentityRecord, NewTicket, Plan,
+    SessionRecord, Store, StoreError, StoredPhone, TicketReservation, UnixTime,
+};
+
+/// A store on one database.
+pub struct SqlStore<B> {
+    pub(super) db: B,
+}
+
+impl<B: Backend> SqlStore<B> {
+    async fn one<R: Record, T: From<R>>(
+        &self,
+        query: queries::Query,
+    ) -> Result<Option<T>, StoreError> {
+        Ok(self.db.read_optional::<R>(query).await?.map(T::from))
+    }
+
+    async fn all<R: Record, T: From<R>>(
+        &self,
+        query: queries::Query,
+    ) -> Result<Vec<T>, StoreError> {
+        Ok(self
+            .db
+            .read_all::<R>(query)
+            .await?
+            .into_iter()
+            .map(T::from)
+            .collect())
+    }
+}
+
+#[async_trait::async_trait]
+impl<B: Backend> Store for SqlStore<B> {
+    async fn link_candidates(
+        &self,
+        appid: &str,
+        openid: &str,
+        unionid: Option<&str>,
+        phone_hash: Option<&[u8]>,
+    ) -> Result<Vec<Candidate>, StoreError> {
+        self.all::<CandidateRow, _>(queries::link_candidates(appid, openid, unionid, phone_hash))
+            .await
+    }
+
+    async fn apply(&self, plan: Plan) -> Result<(), StoreError> {
+        self.db
+            .write(queries::plan(&plan, B::DIALECT))
+            .await
+            .map(drop)
+    }
+
+    async fn session(
+        &self,
+        token_hash: &[u8; 32],
+        appid: &str,
+        now: UnixTime,
+    ) -> Result<Option<SessionRecord>, StoreError> {
+        self.one::<SessionRow, _>(queries::session(token_hash, now, appid))
+            .await
+    }
+
+    async fn delete_session(&self, token_hash: &[u8; 32], appid: &str) -> Result<bool, StoreError> {
+        let deleted = self
+            .db
+            .write(vec![Statement::any(queries::delete_session(
+                token_hash, appid,
+            ))])
+            .await?;
+        Ok(deleted > 0)
+    }
+
+    async fn account(&self, id: &AccountId) -> Result<Option<AccountRecord>, StoreError> {
+        self.one::<AccountRow, _>(queries::account(id)).await
+    }
+
+    async fn identities(&self, id: &AccountId) -> Result<Vec<IdentityRecord>, StoreError> {
+        self.all::<IdentityRow, _>(queries::identities(id)).await
+    }
+
+    async fn audit(&self, id: &AccountId) -> Result<Vec<AuditRecord>, StoreError> {
+        self.db
+            .read_all::<AuditRow>(queries::audit(id))
+            .await?
+            .into_iter()
+            .map(AuditRecord::try_from)
+            .collect()
+    }
+
+    async fn create_ticket(&self, ticket: NewTicket) -> Result<(), StoreError> {
+        self.db
+            .write(vec![Statement::any(queries::insert_ticket(&ticket))])
+            .await
+            .map(drop)
+    }
+
+    async fn reserve_ticket(
+        &self,
+        ticket_hash: &[u8; 32],
+        appid: &str,
+        now: UnixTime,
+        until: UnixTime,
+    ) -> Result<TicketReservation, StoreError> {
+        // UPDATE … RETURNING on the writer: reads through the write path so the reservation is what decides.
+        let reserved: Option<TicketRow> = self
+            .db
+            .write_returning(queries::reserve_ticket(ticket_hash, now, until, appid))
+            .await?;
+        if let Some(row) = reserved {
+            return Ok(TicketReservation::Reserved(row.into()));
+        }
+        let live: Option<(i64,)> = self
+            .db
+            .read_optional(queries::ticket_live(ticket_hash, now, appid))
+            .await?;
+        let live = live.map_or(0, |(n,)| n);
+        Ok(if live > 0 {
+            TicketReservation::InUse
+        } else {
+            TicketReservation::Invalid
+        })
+    }
+
+    async fn release_ticket(
+        &self,
+        ticket_hash: &[u8; 32],
+        phone_code_refused: bool,
+        max_failures: Option<u32>,
+    ) -> Result<bool, StoreError> {
+        if !phone_code_refused {
+            let release = Statement::any(queries::release_ticket(ticket_hash));
+            self.db.write(vec![release]).await?;
+            return Ok(false);
+        }
+        let failures: Option<(i64,)> = self
+            .db
+            .write_returning(queries::fail_ticket(ticket_hash))
+            .await?;
+        let failures = failures.map(|(n,)| n);
+        match (failures, max_failures) {
+            (Some(failures), Some(max)) if failures >= i64::from(max) => {
+                let delete = Statement::any(queries::delete_ticket(ticket_hash));
+                self.db.write(vec![delete]).await?;
+                Ok(true)
+            }
+            (Some(_), _) => Ok(false),
+            // Gone already (consumed or purged): spent.
+            (None, _) => Ok(true),
+        }
+    }
+
+    async fn meta_get_or_insert(&self, name: &str, value: &[u8]) -> Result<Vec<u8>, StoreError> {
+        let insert = Statement::any(queries::meta_insert(name, value));
+        self.db.write(vec![insert]).await?;
+        self.meta_get(name)
+            .await?
+            .ok_or(StoreError::Database(sqlx::Error::RowNotFound))
+    }
+
+    async fn meta_get(&self, name: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        let value: Option<(Vec<u8>,)> = self.db.read_optional(queries::meta_get(name)).await?;
+        Ok(value.map(|(v,)| v))
+    }
+
+    async fn any_phone(&self) -> Result<Option<StoredPhone>, StoreError> {
+        let account: Option<AccountRecord> =
+            self.one::<AccountRow, _>(queries::any_phone()).await?;
+        Ok(account.and_then(|a| a.phone))
+    }
+
+    async fn purge_expired(&self, now: UnixTime) -> Result<u64, StoreError> {
+        self.db.write(queries::purge(now)).await
+    }
+
+    async fn ping(&self) -> Result<(), StoreError> {
+        self.db.ping().await
+    }
+
+    async fn count_accounts(&self) -> Result<i64, StoreError> {
+        let count: Option<(i64,)> = self.db.read_optional(queries::count_accounts()).await?;
+        Ok(count.map_or(0, |(n,)| n))
+    }
+}
