@@ -242,13 +242,14 @@ DATA_KEY = base64.b64encode(os.urandom(32)).decode()
 
 
 def start_wxlogin(sim: Sim, workdir: Path, binding: str = "verify", instances: int = 1,
-                  database_url: str | None = None, redis_url: str | None = None) -> Server:
+                  database_url: str | None = None, redis_url: str | None = None,
+                  binary: Path | None = None) -> Server:
     env = {"WX_APPID": APPID, "WX_SECRET": SECRET, "WXLOGIN_DATA_KEY": DATA_KEY, "RUST_LOG": "warn"}
     procs, targets = [], []
     for n in range(instances):
         port = free_port()
         data_dir = Path(tempfile.mkdtemp(prefix=f"wxlogin-{n}-", dir=workdir))
-        argv = [str(WXLOGIN), "serve", "--listen", f"127.0.0.1:{port}", "--data-dir", str(data_dir),
+        argv = [str(binary or WXLOGIN), "serve", "--listen", f"127.0.0.1:{port}", "--data-dir", str(data_dir),
                 "--wechat-base-url", sim.base, "--phone-binding", binding,
                 # wrk sends every login from one address: the per-IP limit would refuse nearly all of it.
                 "--rate-limits", "off"]

@@ -45,11 +45,28 @@ FLOWS = {
 }
 PEERS = ["python getPhone (wechatpy)", "node getPhone (fetch)"]
 
+# `bench/run --baseline BIN`: another wxlogin binary (e.g. the previous release) measured beside this one, in the
+# same rounds, so a change is compared side by side rather than against numbers from another day.
+BASELINE_FLOWS = {
+    "baseline getPhone verify": ("wxlogin", "/api/getPhone", "getphone", "verify", 2),
+    "baseline v1/login known user": ("wxlogin", "/api/v1/login", "login_known", "verify", 1),
+}
+
+
+def add_baseline(binary: Path) -> None:
+    global BASELINE_BIN
+    BASELINE_BIN = binary
+    FLOWS.update(BASELINE_FLOWS)
+
+
+BASELINE_BIN: Path | None = None
+
 
 def _start(label: str, sim: Sim, work: Path) -> Server:
     impl, _, _, binding, _ = FLOWS[label]
     if impl == "wxlogin":
-        return start_wxlogin(sim, work, binding=binding)
+        binary = BASELINE_BIN if label in BASELINE_FLOWS else None
+        return start_wxlogin(sim, work, binding=binding, binary=binary)
     return STARTERS[impl](sim, work)
 
 
@@ -244,6 +261,10 @@ def plan(scenarios: list[str]) -> list[tuple]:
     steps: list[tuple] = []
     if "a" in scenarios:
         steps += [("a", label) for label in ["wxlogin getPhone verify", *PEERS]]
+        if BASELINE_BIN is not None:
+            # Interleaved with this build's own rows: the same flows, alternating binaries.
+            steps += [("a", "baseline getPhone verify"), ("a", "wxlogin v1/login known user"),
+                      ("a", "baseline v1/login known user")]
     if "b" in scenarios:
         steps += [("b", label) for label in ["wxlogin getPhone verify", *PEERS, "wxlogin getPhone concurrent",
                                               "wxlogin v1/login known user", "wxlogin v1/phone ticket"]]

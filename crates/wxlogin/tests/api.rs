@@ -622,8 +622,11 @@ async fn metrics_count_requests_by_route_and_outcome() {
     assert!(!text.contains("13100131000"));
 }
 
+/// The document is generated from the router's own registrations (utoipa-axum `routes!`): every documented
+/// operation is served, every other method of a documented path is 405, and the WeChat-facing routes of the sandbox
+/// are not in it.
 #[tokio::test]
-async fn the_openapi_document_lists_exactly_the_served_routes() {
+async fn the_openapi_document_is_the_served_routes() {
     let app = spawn_app().await;
     let spec: Value = app
         .http
@@ -634,36 +637,30 @@ async fn the_openapi_document_lists_exactly_the_served_routes() {
         .json()
         .await
         .unwrap();
+    assert_eq!(spec["openapi"], "3.1.0");
     let paths = spec["paths"].as_object().unwrap();
-    for (path, methods) in paths {
-        for method in methods.as_object().unwrap().keys() {
+    assert!(paths.len() >= 9, "{:?}", paths.keys());
+    for (path, item) in paths {
+        let documented: Vec<&String> = item.as_object().unwrap().keys().collect();
+        for method in ["get", "post", "put", "delete", "patch"] {
             let request = app.http.request(
                 method.to_uppercase().parse().unwrap(),
                 format!("{}{path}", app.base),
             );
             let status = request.send().await.unwrap().status().as_u16();
-            assert!(
-                status != 404 && status != 405,
-                "{method} {path} is documented but answers {status}"
-            );
+            if documented.iter().any(|m| m.as_str() == method) {
+                assert!(
+                    status != 404 && status != 405,
+                    "{method} {path} is documented but answers {status}"
+                );
+            } else {
+                assert_eq!(status, 405, "{method} {path} is served but not documented");
+            }
         }
     }
-    for served in [
-        "/api/getPhone",
-        "/api/v1/login",
-        "/api/v1/phone",
-        "/api/v1/me",
-        "/api/v1/logout",
-        "/healthz",
-        "/readyz",
-        "/metrics",
-        "/openapi.json",
-    ] {
-        assert!(
-            paths.contains_key(served),
-            "{served} is served but not documented"
-        );
-    }
+    assert!(paths.keys().all(|p| !p.starts_with("/sandbox")));
+    let (status, _) = app.get("/api/v1/nothing-here", None).await;
+    assert_eq!(status, 404);
 }
 
 #[tokio::test]

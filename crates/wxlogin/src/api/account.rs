@@ -11,6 +11,8 @@ use serde_json::{Value, json};
 use std::sync::Arc;
 
 /// `GET /api/v1/me`: the account behind the session, phone masked, with its identities.
+#[utoipa::path(get, path = "/api/v1/me", tag = "account", security(("session" = [])),
+    responses((status = 200, description = "the account", body = Success<MeAnswer>)))]
 pub async fn me(
     State(state): State<Arc<AppState>>,
     headers: HeaderMap,
@@ -22,6 +24,8 @@ pub async fn me(
 }
 
 /// `POST /api/v1/logout`: the session stops working at once.
+#[utoipa::path(post, path = "/api/v1/logout", tag = "account", security(("session" = [])),
+    responses((status = 200, description = "the session is ended", body = Success<Empty>)))]
 pub async fn logout(
     State(state): State<Arc<AppState>>,
     headers: HeaderMap,
@@ -33,6 +37,8 @@ pub async fn logout(
 }
 
 /// `GET /healthz`: the process answers.
+#[utoipa::path(get, path = "/healthz", tag = "operations",
+    responses((status = 200, description = "`{\"status\":\"ok\"}`", body = Object)))]
 pub async fn healthz() -> Json<Value> {
     Json(json!({ "status": "ok" }))
 }
@@ -40,6 +46,8 @@ pub async fn healthz() -> Json<Value> {
 /// `GET /readyz`: the database answers, and Redis too when the access token is shared through it. An instance
 /// whose Redis is down still logs users in (it caches the token itself), so Redis is reported but only the
 /// database decides readiness.
+#[utoipa::path(get, path = "/readyz", tag = "operations",
+    responses((status = 200, description = "ready", body = Object), (status = 503, description = "not ready, or draining", body = Object)))]
 pub async fn readyz(State(state): State<Arc<AppState>>) -> (StatusCode, Json<Value>) {
     let database = state.logins.store.ping().await;
     let redis = match &state.redis {
@@ -73,6 +81,8 @@ pub async fn readyz(State(state): State<Arc<AppState>>) -> (StatusCode, Json<Val
 }
 
 /// `GET /metrics`: Prometheus text format (requests by route, status and outcome; latency histograms).
+#[utoipa::path(get, path = "/metrics", tag = "operations",
+    responses((status = 200, description = "Prometheus text format", content_type = "text/plain", body = String)))]
 pub async fn metrics() -> impl axum::response::IntoResponse {
     let handle = crate::telemetry::prometheus();
     handle.run_upkeep();

@@ -2,11 +2,15 @@
 
 use crate::logins::{LoggedIn, Me};
 use serde::Serialize;
+use utoipa::ToSchema;
 
 /// `{"code":0,"msg":"success","data":…}`: every success.
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 pub struct Success<T> {
+    /// Always 0.
     pub code: i32,
+    /// `"success"`.
+    #[schema(value_type = String)]
     pub msg: &'static str,
     pub data: T,
 }
@@ -22,11 +26,12 @@ impl<T: Serialize> Success<T> {
 }
 
 /// A logged-in user: a new session on an account.
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct SessionAnswer {
     /// `"ok"` on the v1 routes; absent on `/api/getPhone`, whose answer stays exactly the seed's.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<String>, nullable = false)]
     pub status: Option<&'static str>,
     pub account_id: String,
     pub appid: String,
@@ -61,23 +66,33 @@ impl SessionAnswer {
 }
 
 /// `/api/v1/login` for someone we cannot log in yet.
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct PhoneRequiredAnswer {
+    /// `"phone_required"`.
+    #[schema(value_type = String)]
     pub status: &'static str,
     pub ticket: String,
     pub expires_in: u64,
 }
 
+/// `/api/v1/login`: logged in, or the phone step comes next.
+#[derive(Serialize, ToSchema)]
+#[serde(untagged)]
+pub enum LoginAnswer {
+    LoggedIn(SessionAnswer),
+    PhoneRequired(PhoneRequiredAnswer),
+}
+
 /// One WeChat user of the account in one app.
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 pub struct IdentityAnswer {
     pub appid: String,
     pub openid: String,
 }
 
 /// `/api/v1/me`.
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct MeAnswer {
     pub account_id: String,
@@ -116,5 +131,5 @@ impl From<Me> for MeAnswer {
 }
 
 /// `{}`: a success with nothing to say (logout).
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 pub struct Empty {}

@@ -9,6 +9,8 @@ pub mod client;
 pub mod drain;
 pub mod error;
 mod login;
+pub mod openapi;
+mod requests;
 pub mod state;
 
 use axum::Router;
@@ -16,24 +18,24 @@ use axum::extract::{DefaultBodyLimit, MatchedPath, Request};
 use axum::http::{HeaderValue, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
 use error::{ApiError, ErrorId};
 use state::AppState;
 use std::sync::Arc;
 use std::time::Instant;
 use tower_http::set_header::SetResponseHeaderLayer;
+use utoipa::OpenApi as _;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
-/// The API described for tools (docs/openapi.json); a test checks it names every route the router serves.
-pub const OPENAPI: &str = include_str!("../../../../docs/openapi.json");
-
-/// The service's own routes (without the sandbox).
+/// The service's own routes (without the sandbox), and the OpenAPI document generated from the same
+/// registrations: a route is served only through `routes!`, so it cannot be served undocumented.
 pub fn routes(state: Arc<AppState>) -> Router {
-    let api = Router::new()
-        .route("/api/getPhone", post(login::get_phone))
-        .route("/api/v1/login", post(login::login))
-        .route("/api/v1/phone", post(login::phone))
-        .route("/api/v1/me", get(account::me))
-        .route("/api/v1/logout", post(account::logout))
+    let api = OpenApiRouter::with_openapi(openapi::ApiDoc::openapi())
+        .routes(routes!(login::get_phone))
+        .routes(routes!(login::login))
+        .routes(routes!(login::phone))
+        .routes(routes!(account::me))
+        .routes(routes!(account::logout))
         .route_layer(middleware::from_fn_with_state(
             state.drain.clone(),
             drain::track,
@@ -43,23 +45,34 @@ pub fn routes(state: Arc<AppState>) -> Router {
             header::CACHE_CONTROL,
             HeaderValue::from_static("no-store"),
         ));
-    Router::new()
+    let (router, doc) = OpenApiRouter::new()
         .merge(api)
-        .route("/healthz", get(account::healthz))
-        .route("/readyz", get(account::readyz))
-        .route("/metrics", get(account::metrics))
-        .route(
-            "/openapi.json",
-            get(|| async {
-                (
-                    [(axum::http::header::CONTENT_TYPE, "application/json")],
-                    OPENAPI,
-                )
-            }),
-        )
+        .routes(routes!(account::healthz))
+        .routes(routes!(account::readyz))
+        .routes(routes!(account::metrics))
+        .routes(routes!(openapi_json))
+        .split_for_parts();
+    let doc = openapi::finish(doc, &state.logins.apps);
+    let doc = OpenApiJson(Arc::from(doc.to_json().unwrap_or_default()));
+    router
+        .layer(axum::Extension(doc))
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
         .layer(DefaultBodyLimit::max(body::BODY_LIMIT))
         .with_state(state)
+}
+
+/// The document, rendered once at start.
+#[derive(Clone)]
+struct OpenApiJson(Arc<str>);
+
+/// `GET /openapi.json`: this document.
+#[utoipa::path(get, path = "/openapi.json", tag = "operations",
+    responses((status = 200, description = "the OpenAPI 3.1 document of this service", body = Object)))]
+async fn openapi_json(axum::Extension(doc): axum::Extension<OpenApiJson>) -> impl IntoResponse {
+    (
+        [(header::CONTENT_TYPE, "application/json")],
+        doc.0.to_string(),
+    )
 }
 
 /// Wraps the whole app: unknown routes, panics, and one log line per request.
