@@ -20,7 +20,7 @@ for _ in 1 2 3; do
   curl -fsS -X POST 127.0.0.1:$SIM/sandbox/v1/batch -d '{"count":100000}' | jq -c '.items[] | {loginCode, phoneCode}' >>"$OUT/bodies"
 done
 WX_APPID=$APP WX_SECRET=$SEC WXLOGIN_DATA_KEY=$KEY RUST_LOG=warn taskset -c 0 "$BIN" serve --listen 127.0.0.1:$SRV \
-  --data-dir "$OUT/data" --wechat-base-url http://127.0.0.1:$SIM >"$OUT/serve.log" 2>&1 & SRVPID=$!
+  --data-dir "$OUT/data" --wechat-base-url http://127.0.0.1:$SIM --rate-limits off >"$OUT/serve.log" 2>&1 & SRVPID=$!
 for _ in $(seq 1 50); do curl -fsS 127.0.0.1:$SRV/healthz >/dev/null 2>&1 && break; sleep 0.1; done
 head -200 "$OUT/bodies" >"$OUT/warm"; tail -n +201 "$OUT/bodies" >"$OUT/main"
 BODIES=$OUT/warm URLPATH=/api/getPhone THREADS=2 taskset -c 1 wrk -t2 -c16 -d1s -s bench/login.lua http://127.0.0.1:$SRV/ >/dev/null

@@ -17,7 +17,7 @@ CREATE TABLE accounts (
     CHECK ((phone_enc IS NULL) = (phone_hash IS NULL)),
     CHECK ((phone_enc IS NULL) = (phone_appid IS NULL)),
     CHECK ((phone_enc IS NULL) = (phone_openid IS NULL))
-) STRICT;
+) STRICT, WITHOUT ROWID; -- rows live in the primary key's b-tree: one b-tree fewer to write per new account
 
 CREATE TABLE identities (
     id          INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -35,7 +35,7 @@ CREATE INDEX identities_account_id ON identities (account_id);
 CREATE TABLE audit_log (
     id            INTEGER PRIMARY KEY AUTOINCREMENT,
     at            INTEGER NOT NULL,
-    event         TEXT    NOT NULL,  -- account_created, identity_linked, phone_moved, accounts_merged, ...
+    event         TEXT    NOT NULL,  -- identity_linked, phone_moved, accounts_merged, ...
     account_id    TEXT    NOT NULL,
     other_account TEXT,              -- phone_moved: the account that lost the phone; merged: the one merged away
     appid         TEXT,

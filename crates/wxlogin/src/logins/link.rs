@@ -7,7 +7,7 @@
 //!   when `link_by_phone` (a person's second mini program, not bound to the Open Platform).
 //! - A phone belongs to at most one account. Verified by another account: `move` takes it from there (and ends
 //!   that account's sessions), `deny` refuses the login with nothing written.
-//! - Every account creation, link, phone move and merge is an audit event.
+//! - Every link, phone move and merge is an audit event (a new account is its own record: `accounts.created_at`).
 
 use crate::config::PhoneConflict;
 use crate::store::{
@@ -159,6 +159,7 @@ pub fn decide(
             }
             _ if seen.phone.is_none() => return Err(Refusal::Unknown),
             _ => {
+                // A new account takes the phone in the same row; a phone held elsewhere is taken below first.
                 let account = AccountRecord {
                     id: AccountId::generate(),
                     unionid: seen.unionid.map(str::to_owned),
@@ -169,14 +170,9 @@ pub fn decide(
                 steps.push(Step::CreateAccount {
                     id: account.id.clone(),
                     unionid: account.unionid.clone(),
+                    phone: None,
                 });
                 steps.push(create_identity(&account.id, &seen));
-                steps.push(audit(
-                    AuditEvent::AccountCreated,
-                    &account.id,
-                    None,
-                    "login",
-                ));
                 account
             }
         },
@@ -209,10 +205,21 @@ pub fn decide(
                     }
                 }
             }
-            steps.push(Step::SetPhone {
-                account: account.id.clone(),
-                phone: phone.clone(),
-            });
+            match (holder, steps.first_mut()) {
+                // A new account with a free phone: one row, written once (the common first login).
+                (
+                    None,
+                    Some(Step::CreateAccount {
+                        id, phone: slot, ..
+                    }),
+                ) if *id == account.id => {
+                    *slot = Some(phone.clone());
+                }
+                _ => steps.push(Step::SetPhone {
+                    account: account.id.clone(),
+                    phone: phone.clone(),
+                }),
+            }
             account.phone = Some(phone);
         }
     }

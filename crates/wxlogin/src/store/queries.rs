@@ -281,9 +281,18 @@ fn step_statements(step: &Step, now: UnixTime, dialect: Dialect, out: &mut Vec<S
             ),
             expect: Expect::OneElseTicketGone,
         }),
-        Step::CreateAccount { id, unionid } => out.push(one(query(
-            "INSERT INTO accounts (id, unionid, created_at, updated_at) VALUES ($1, $2, $3, $3)",
-            vec![text(id.as_str()), Arg::OptText(unionid.clone()), Arg::Int(now)],
+        Step::CreateAccount { id, unionid, phone } => out.push(one(query(
+            "INSERT INTO accounts (id, unionid, phone_enc, phone_hash, phone_appid, phone_openid, created_at, updated_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $7)",
+            vec![
+                text(id.as_str()),
+                Arg::OptText(unionid.clone()),
+                Arg::OptBytes(phone.as_ref().map(|p| p.enc.clone())),
+                Arg::OptBytes(phone.as_ref().map(|p| p.hash.clone())),
+                Arg::OptText(phone.as_ref().map(|p| p.appid.clone())),
+                Arg::OptText(phone.as_ref().map(|p| p.openid.clone())),
+                Arg::Int(now),
+            ],
         ))),
         Step::CreateIdentity {
             account,
