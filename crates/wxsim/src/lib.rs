@@ -73,6 +73,7 @@ mod errcode;
 mod error;
 mod faults;
 mod ids;
+mod phone;
 mod query;
 mod simulator;
 mod state;

@@ -15,6 +15,7 @@ use crate::config::{AppCredentials, LimitsCell, SimConfig};
 use crate::error::SimError;
 use crate::faults::{Counters, RouteTable};
 use crate::ids::{self, CodeKey, SessionKey};
+use crate::phone::Phone;
 use crate::tokens::{TokenEntry, TokenRoutes};
 
 /// A user as the device API creates it: one person in one app.
@@ -72,26 +73,12 @@ pub(crate) struct User {
     pub(crate) openid: String,
     pub(crate) unionid: String,
     pub(crate) app: u32,
-    pub(crate) pure_phone: String,
-    pub(crate) country_code: String,
+    pub(crate) phone: Phone,
     seq: u64,
     /// The one valid session_key of this user in this app; rotated by every login code.
     pub(crate) session_key: Mutex<SessionKey>,
     pub(crate) login_window: FixedWindow,
     pub(crate) phone_window: FixedWindow,
-}
-
-impl User {
-    /// `phoneNumber` as WeChat writes it: with `+` and the country code outside mainland China.
-    // Guess: community answers show `+852xxxxxxxx` (plus, no space) for Hong Kong; the simulator writes every
-    // non-86 number that way.
-    pub(crate) fn phone_number(&self) -> String {
-        if self.country_code == "86" {
-            self.pure_phone.clone()
-        } else {
-            format!("+{}{}", self.country_code, self.pure_phone)
-        }
-    }
 }
 
 pub(crate) struct LoginCode {
@@ -202,9 +189,9 @@ impl Inner {
         SandboxUser {
             openid: user.openid.clone(),
             unionid: self.open_platform.then(|| user.unionid.clone()),
-            phone_number: user.phone_number(),
-            pure_phone_number: user.pure_phone.clone(),
-            country_code: user.country_code.clone(),
+            phone_number: user.phone.number(),
+            pure_phone_number: user.phone.pure.clone(),
+            country_code: user.phone.country_code.clone(),
             appid: self.app(user.app).creds.appid.clone(),
         }
     }
@@ -217,10 +204,8 @@ impl Inner {
                 .app_by_id(appid)
                 .ok_or_else(|| SimError::UnknownApp(appid.clone()))?,
         };
-        let country_code = req.country_code.as_deref().unwrap_or("86");
-        validate_country_code(country_code)?;
-        validate_phone(country_code, &req.phone_number)?;
-        let key = (app.index, format!("{country_code}:{}", req.phone_number));
+        let phone = Phone::parse(req.country_code.as_deref(), &req.phone_number)?;
+        let key = (app.index, format!("{}:{}", phone.country_code, phone.pure));
         match self.phones.entry(key) {
             Entry::Occupied(existing) => Ok((Arc::clone(existing.get()), false)),
             Entry::Vacant(slot) => {
@@ -228,13 +213,12 @@ impl Inner {
                     openid: ids::openid(
                         &self.identity_seed,
                         &app.creds.appid,
-                        country_code,
-                        &req.phone_number,
+                        &phone.country_code,
+                        &phone.pure,
                     ),
-                    unionid: ids::unionid(&self.identity_seed, country_code, &req.phone_number),
+                    unionid: ids::unionid(&self.identity_seed, &phone.country_code, &phone.pure),
                     app: app.index,
-                    pure_phone: req.phone_number.clone(),
-                    country_code: country_code.to_owned(),
+                    phone,
                     seq: self.user_seq.fetch_add(1, Ordering::Relaxed),
                     session_key: Mutex::new(SessionKey::generate()),
                     login_window: FixedWindow::default(),
@@ -294,54 +278,5 @@ impl Inner {
         self.phone_codes.retain(|_, c| c.expires_at > now);
         self.tokens
             .retain(|_, t| t.expires_at.saturating_add(TOKEN_MEMORY_AFTER_EXPIRY) > now);
-    }
-}
-
-// Guess: WeChat does not say which country codes exist; the simulator accepts any 1–3 digit code without a
-// leading zero (the ITU shape).
-fn validate_country_code(cc: &str) -> Result<(), SimError> {
-    let ok = (1..=3).contains(&cc.len())
-        && cc.bytes().all(|b| b.is_ascii_digit())
-        && !cc.starts_with('0');
-    if ok {
-        Ok(())
-    } else {
-        Err(SimError::InvalidCountryCode(cc.to_owned()))
-    }
-}
-
-fn validate_phone(cc: &str, phone: &str) -> Result<(), SimError> {
-    let digits = !phone.is_empty() && phone.bytes().all(|b| b.is_ascii_digit());
-    let ok = if cc == "86" {
-        digits && phone.len() == 11 && phone.starts_with('1')
-    } else {
-        digits && (4..=15).contains(&phone.len())
-    };
-    if ok {
-        Ok(())
-    } else {
-        Err(SimError::InvalidPhoneNumber(phone.to_owned()))
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn phone_rules() {
-        assert!(validate_phone("86", "13800138000").is_ok());
-        assert!(validate_phone("86", "23800138000").is_err());
-        assert!(validate_phone("86", "1380013800").is_err());
-        assert!(validate_phone("86", "1380013800a").is_err());
-        assert!(validate_phone("852", "61234567").is_ok());
-        assert!(validate_phone("852", "123").is_err());
-        assert!(validate_phone("852", "1234567890123456").is_err());
-        assert!(validate_phone("852", "+61234567").is_err());
-        assert!(validate_country_code("86").is_ok());
-        assert!(validate_country_code("+86").is_err());
-        assert!(validate_country_code("086").is_err());
-        assert!(validate_country_code("1234").is_err());
-        assert!(validate_country_code("").is_err());
     }
 }

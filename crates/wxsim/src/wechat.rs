@@ -264,9 +264,9 @@ async fn get_user_phone_number(
                 errcode: 0,
                 errmsg: "ok",
                 phone_info: PhoneInfo {
-                    phone_number: user.phone_number(),
-                    pure_phone_number: &user.pure_phone,
-                    country_code: &user.country_code,
+                    phone_number: user.phone.number(),
+                    pure_phone_number: &user.phone.pure,
+                    country_code: &user.phone.country_code,
                     watermark: Watermark {
                         timestamp: now,
                         appid: &app.creds.appid,
