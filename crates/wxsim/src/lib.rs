@@ -57,9 +57,11 @@
 //!     token is minted); `rate` applies to the errcode only, latency to every matching call; a fault set without
 //!     a `rate` fires on every call (rate defaults to 1). Not a guess about WeChat but a choice for tests: a
 //!     rate is spread evenly (with 0.1, every 10th call of the route) unless `random: true`, so runs repeat.
-//! 14. **unionid**: all apps of one simulator are bound to the same Open Platform account (switch off with
-//!     [`SimConfig::open_platform`]); the unionid is derived from the person's country code and phone, so the
-//!     same phone has the same unionid in every app.
+//! 14. **unionid**: the simulator has one Open Platform account; the apps of [`SimConfig::apps`] are bound to it
+//!     (unless [`SimConfig::open_platform`] is off), those of [`SimConfig::unbound_apps`] are not until
+//!     `POST /apps/{appid}/bind` ([`Simulator::bind_app`]). The unionid is derived from the person's country
+//!     code and phone, so the same phone has the same unionid in every bound app; an unbound app answers none.
+//!     A binding takes effect at once, for codes minted before it too.
 //! 15. **phoneNumber outside mainland China** is `+` + country code + number, no space (seen for `+852`,
 //!     unconfirmed for other regions).
 //! 16. **Sandbox country codes**: any 1–3 digits without a leading zero.
@@ -88,7 +90,7 @@ pub use config::{AppCredentials, Limits, SimConfig};
 pub use error::SimError;
 pub use faults::{CodesIssued, Faults, RouteStats, Stats};
 pub use simulator::Simulator;
-pub use state::{NewUser, SandboxUser};
+pub use state::{AppBinding, NewUser, SandboxUser};
 
 /// A simulator serving on a loopback port in a tokio task. Dropping it stops the server.
 #[derive(Debug)]

@@ -9,7 +9,7 @@ use crate::codes::IssuedCode;
 use crate::config::{AppCredentials, Limits, SimConfig};
 use crate::error::SimError;
 use crate::faults::{Faults, Stats};
-use crate::state::{Inner, NewUser, SandboxUser};
+use crate::state::{AppBinding, Inner, NewUser, SandboxUser};
 use crate::{device, wechat};
 
 /// The simulator. Cheap to clone (an `Arc` inside) and safe to share between threads.
@@ -43,6 +43,19 @@ impl Simulator {
 
     pub fn apps(&self) -> Vec<AppCredentials> {
         self.inner.apps.iter().map(|a| a.creds.clone()).collect()
+    }
+
+    /// Whether the app is bound to the simulator's Open Platform account (its users get a unionid); `None` for
+    /// an unknown appid.
+    pub fn is_bound(&self, appid: &str) -> Option<bool> {
+        self.inner.app_by_id(appid).map(|a| a.is_bound())
+    }
+
+    /// `POST /apps/{appid}/bind`: binds the app to the Open Platform account, so from now on jscode2session
+    /// answers its users the unionid the same person has in the other bound apps. Binding a bound app changes
+    /// nothing.
+    pub fn bind_app(&self, appid: &str) -> Result<AppBinding, SimError> {
+        self.inner.bind_app(appid)
     }
 
     /// The WeChat-compatible routes, at their WeChat paths (`/cgi-bin/token`, …).

@@ -3,7 +3,7 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use dashmap::DashMap;
 use dashmap::mapref::entry::Entry;
@@ -23,8 +23,8 @@ use crate::tokens::{TokenEntry, TokenRoutes};
 #[serde(rename_all = "camelCase")]
 pub struct SandboxUser {
     pub openid: String,
-    /// The person's unionid, the same in every app of the simulator; absent when the apps are not bound to an
-    /// Open Platform account ([`SimConfig::open_platform`]).
+    /// The person's unionid, the same in every bound app of the simulator; absent while the user's app is not
+    /// bound to the Open Platform account ([`SimConfig::unbound_apps`], [`SimConfig::open_platform`]).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub unionid: Option<String>,
     /// As getuserphonenumber answers it: the bare number for country code 86, else `+` + country code + number.
@@ -47,6 +47,15 @@ pub struct NewUser {
     pub country_code: Option<String>,
 }
 
+/// An app's binding to the simulator's Open Platform account, as `POST /apps/{appid}/bind` answers it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AppBinding {
+    pub appid: String,
+    /// Whether jscode2session answers the app's users a unionid.
+    pub bound: bool,
+}
+
 /// Minutes counted per app on each business route.
 #[derive(Default)]
 pub(crate) struct AppWindows {
@@ -62,6 +71,9 @@ pub(crate) struct AppWindows {
 pub(crate) struct AppState {
     pub(crate) index: u32,
     pub(crate) creds: AppCredentials,
+    /// Whether the app is bound to the simulator's Open Platform account (then jscode2session answers a
+    /// unionid). Only ever goes from false to true, by the device API's bind.
+    bound: AtomicBool,
     /// The token routes' current tokens; locked only while minting (rare).
     pub(crate) token_routes: Mutex<TokenRoutes>,
     /// Tokens with a serial below this are revoked.
@@ -69,8 +81,25 @@ pub(crate) struct AppState {
     pub(crate) windows: AppWindows,
 }
 
+impl AppState {
+    pub(crate) fn is_bound(&self) -> bool {
+        self.bound.load(Ordering::Acquire)
+    }
+
+    /// Binds the app; binding a bound app changes nothing.
+    pub(crate) fn bind(&self) {
+        self.bound.store(true, Ordering::Release);
+    }
+
+    /// The user's unionid as this app's answers carry it: only when the app is bound.
+    pub(crate) fn unionid_of<'u>(&self, user: &'u User) -> Option<&'u str> {
+        self.is_bound().then_some(user.unionid.as_str())
+    }
+}
+
 pub(crate) struct User {
     pub(crate) openid: String,
+    /// The person's unionid, derived from the phone; answered only while the user's app is bound.
     pub(crate) unionid: String,
     pub(crate) app: u32,
     pub(crate) phone: Phone,
@@ -98,7 +127,6 @@ pub(crate) struct PhoneCode {
 pub(crate) struct Inner {
     pub(crate) apps: Vec<AppState>,
     app_index: HashMap<String, u32>,
-    pub(crate) open_platform: bool,
     identity_seed: [u8; 32],
     pub(crate) clock: Clock,
     pub(crate) limits: LimitsCell,
@@ -122,25 +150,29 @@ pub(crate) const TOKEN_MEMORY_AFTER_EXPIRY: u64 = 86_400;
 
 impl Inner {
     pub(crate) fn new(config: SimConfig) -> Self {
-        let mut creds: Vec<AppCredentials> = Vec::with_capacity(config.apps.len().max(1));
-        for app in config.apps {
-            if creds.iter().any(|c| c.appid == app.appid) {
+        let bound = config.open_platform;
+        let configured = (config.apps.into_iter().map(|app| (app, bound)))
+            .chain(config.unbound_apps.into_iter().map(|app| (app, false)));
+        let mut creds: Vec<(AppCredentials, bool)> = Vec::new();
+        for (app, bound) in configured {
+            if creds.iter().any(|(c, _)| c.appid == app.appid) {
                 tracing::warn!(appid = %app.appid, "app configured twice: the first one counts");
             } else {
-                creds.push(app);
+                creds.push((app, bound));
             }
         }
         if creds.is_empty() {
             let app = AppCredentials::generate();
             tracing::info!(appid = %app.appid, "no app configured: generated a sandbox app");
-            creds.push(app);
+            creds.push((app, bound));
         }
         let apps: Vec<AppState> = creds
             .into_iter()
             .enumerate()
-            .map(|(i, creds)| AppState {
+            .map(|(i, (creds, bound))| AppState {
                 index: u32::try_from(i).expect("fewer than 2^32 apps"),
                 creds,
+                bound: AtomicBool::new(bound),
                 token_routes: Mutex::new(TokenRoutes::default()),
                 revoked_below: AtomicU64::new(0),
                 windows: AppWindows::default(),
@@ -153,7 +185,6 @@ impl Inner {
         Self {
             apps,
             app_index,
-            open_platform: config.open_platform,
             identity_seed: config.identity_seed.unwrap_or_else(ids::new_seed),
             clock: Clock::default(),
             limits: LimitsCell::new(&config.limits),
@@ -178,6 +209,18 @@ impl Inner {
         &self.apps[index as usize]
     }
 
+    /// Binds the app to the Open Platform account (idempotent).
+    pub(crate) fn bind_app(&self, appid: &str) -> Result<AppBinding, SimError> {
+        let app = self
+            .app_by_id(appid)
+            .ok_or_else(|| SimError::UnknownApp(appid.to_owned()))?;
+        app.bind();
+        Ok(AppBinding {
+            appid: app.creds.appid.clone(),
+            bound: app.is_bound(),
+        })
+    }
+
     pub(crate) fn user(&self, openid: &str) -> Result<Arc<User>, SimError> {
         self.users
             .get(openid)
@@ -186,13 +229,14 @@ impl Inner {
     }
 
     pub(crate) fn sandbox_user(&self, user: &User) -> SandboxUser {
+        let app = self.app(user.app);
         SandboxUser {
             openid: user.openid.clone(),
-            unionid: self.open_platform.then(|| user.unionid.clone()),
+            unionid: app.unionid_of(user).map(str::to_owned),
             phone_number: user.phone.number(),
             pure_phone_number: user.phone.pure.clone(),
             country_code: user.phone.country_code.clone(),
-            appid: self.app(user.app).creds.appid.clone(),
+            appid: app.creds.appid.clone(),
         }
     }
 

@@ -198,7 +198,9 @@ async fn jscode2session(State(sim): State<Simulator>, method: Method, uri: Uri) 
             Ok(text_plain_json_response(&SessionAnswer {
                 session_key: session_key.as_str(),
                 openid: &user.openid,
-                unionid: inner.open_platform.then_some(user.unionid.as_str()),
+                // Read at redemption: a code minted before its app was bound answers the unionid.
+                // Guess: WeChat does not say when a new binding takes effect; here at once.
+                unionid: app.unionid_of(&user),
             }))
         })(),
     };
