@@ -123,7 +123,7 @@ impl Inner {
             openid: user.openid.clone(),
             phone_number: user.phone.number(),
             login_code: login.then(|| self.mint_login_code(user).code),
-            phone_code: phone.then(|| self.mint_phone_code(user).code),
+            phone_code: phone.then(|| self.mint_phone_code(user, None).code),
         }
     }
 }

@@ -15,6 +15,7 @@ use serde_json::json;
 
 use crate::Simulator;
 use crate::batch::{BatchItem, BatchRequest};
+use crate::codes::PhoneCodeRequest;
 use crate::config::Limits;
 use crate::error::SimError;
 use crate::faults::{Faults, Route};
@@ -161,8 +162,8 @@ async fn login_code(State(sim): State<Simulator>, body: Bytes) -> DeviceResult<R
 }
 
 async fn phone_code(State(sim): State<Simulator>, body: Bytes) -> DeviceResult<Response> {
-    let req: OpenidBody = parse(&body)?;
-    Ok(Json(sim.phone_code(&req.openid)?).into_response())
+    let req: PhoneCodeRequest = parse(&body)?;
+    Ok(Json(sim.phone_code_with(&req)?).into_response())
 }
 
 #[derive(Serialize)]

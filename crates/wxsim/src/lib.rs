@@ -65,6 +65,8 @@
 //! 15. **phoneNumber outside mainland China** is `+` + country code + number, no space (seen for `+852`,
 //!     unconfirmed for other regions).
 //! 16. **Sandbox country codes**: any 1–3 digits without a leading zero.
+//! 17. **A phone code for another number**: WeChat verifies another number by SMS before a user can pick it; the
+//!     sandbox takes any valid number, fixed when the code is minted, and makes no user for it.
 
 mod batch;
 mod clock;
@@ -85,7 +87,7 @@ mod wechat;
 use std::net::{Ipv4Addr, SocketAddr};
 
 pub use batch::{BatchItem, BatchRequest, CodeKind, MAX_BATCH};
-pub use codes::IssuedCode;
+pub use codes::{IssuedCode, PhoneCodeRequest};
 pub use config::{AppCredentials, Limits, SimConfig};
 pub use error::SimError;
 pub use faults::{CodesIssued, Faults, RouteStats, Stats};

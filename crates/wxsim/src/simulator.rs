@@ -5,7 +5,7 @@ use std::sync::Arc;
 use axum::Router;
 
 use crate::batch::{BatchItem, BatchRequest};
-use crate::codes::IssuedCode;
+use crate::codes::{IssuedCode, PhoneCodeRequest};
 use crate::config::{AppCredentials, Limits, SimConfig};
 use crate::error::SimError;
 use crate::faults::{Faults, Stats};
@@ -91,10 +91,19 @@ impl Simulator {
         Ok(self.inner.mint_login_code(&user))
     }
 
-    /// `POST /phone-code`: what the getPhoneNumber button gives after "allow".
+    /// `POST /phone-code {"openid"}`: what the getPhoneNumber button gives after "allow", for the user's own
+    /// number.
     pub fn phone_code(&self, openid: &str) -> Result<IssuedCode, SimError> {
         let user = self.inner.user(openid)?;
-        Ok(self.inner.mint_phone_code(&user))
+        Ok(self.inner.mint_phone_code(&user, None))
+    }
+
+    /// `POST /phone-code`: the same, for another number when `req.phone_number` is set (checked like a new
+    /// user's; the code stays bound to the user, so getuserphonenumber's openid check still applies).
+    pub fn phone_code_with(&self, req: &PhoneCodeRequest) -> Result<IssuedCode, SimError> {
+        let user = self.inner.user(&req.openid)?;
+        let other_phone = req.other_phone()?;
+        Ok(self.inner.mint_phone_code(&user, other_phone))
     }
 
     /// `POST /batch`.

@@ -120,6 +120,9 @@ pub(crate) struct LoginCode {
 
 pub(crate) struct PhoneCode {
     pub(crate) user: Arc<User>,
+    /// Another number the user picked on WeChat's sheet instead of their own; `None`: their own. Taken out when
+    /// the code is redeemed.
+    pub(crate) other_phone: Option<Phone>,
     pub(crate) expires_at: u64,
     pub(crate) used: bool,
 }

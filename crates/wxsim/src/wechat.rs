@@ -261,14 +261,16 @@ async fn get_user_phone_number(
                 .filter(|c| !c.is_empty())
                 .ok_or(Errcode::DATA_FORMAT)?;
             let openid = request.openid.filter(|o| !o.is_empty());
-            let user = inner.redeem_phone_code(app.index, &code, openid.as_deref(), now)?;
+            let (user, other_phone) =
+                inner.redeem_phone_code(app.index, &code, openid.as_deref(), now)?;
+            let phone = other_phone.as_ref().unwrap_or(&user.phone);
             Ok(json_response(&PhoneAnswer {
                 errcode: 0,
                 errmsg: "ok",
                 phone_info: PhoneInfo {
-                    phone_number: user.phone.number(),
-                    pure_phone_number: &user.phone.pure,
-                    country_code: &user.phone.country_code,
+                    phone_number: phone.number(),
+                    pure_phone_number: &phone.pure,
+                    country_code: &phone.country_code,
                     watermark: Watermark {
                         timestamp: now,
                         appid: &app.creds.appid,

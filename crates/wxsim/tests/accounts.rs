@@ -173,3 +173,122 @@ async fn only_unbound_apps_configured_means_no_generated_app() {
         (app.appid.as_str(), None)
     );
 }
+
+/// A phone code of `openid` from the device API, for `extra` fields on top.
+async fn phone_code_for(t: &TestSim, openid: &str, extra: Value) -> (u16, Value) {
+    let mut body = json!({"openid": openid});
+    body.as_object_mut()
+        .unwrap()
+        .extend(extra.as_object().unwrap().clone());
+    t.device("POST", "/phone-code", Some(&body.to_string()))
+        .await
+}
+
+#[tokio::test]
+async fn a_phone_code_for_another_number_answers_that_number_for_its_own_user_only() {
+    let t = start_with(SimConfig::default()).await;
+    let user = t.user("13800138000");
+    let other_user = t.user("13900139000");
+    let token = t.access_token().await;
+
+    let (status, issued) =
+        phone_code_for(&t, &user.openid, json!({"phoneNumber": "13700137000"})).await;
+    assert_eq!(
+        (status, &issued["expiresIn"]),
+        (200, &json!(300)),
+        "{issued}"
+    );
+    let code = issued["code"].as_str().unwrap();
+    // The openid check still binds the code to its user, and a refused call leaves it usable.
+    let wrong = t
+        .phone_number(&token, &json!({"code": code, "openid": other_user.openid}))
+        .await;
+    assert_eq!(errcode(&wrong), 40003, "{wrong}");
+    let answer = t
+        .phone_number(&token, &json!({"code": code, "openid": user.openid}))
+        .await;
+    assert_eq!(errcode(&answer), 0, "{answer}");
+    let info = &answer["phone_info"];
+    assert_eq!(info["phoneNumber"], "13700137000");
+    assert_eq!(info["purePhoneNumber"], "13700137000");
+    assert_eq!(info["countryCode"], "86");
+    let reused = t.phone_number(&token, &json!({"code": code})).await;
+    assert_eq!(errcode(&reused), 40029);
+
+    // Another region's number is written as WeChat writes it; the user's own number is unchanged.
+    let (_, issued) = phone_code_for(
+        &t,
+        &user.openid,
+        json!({"phoneNumber": "61234567", "countryCode": "852"}),
+    )
+    .await;
+    let answer = t
+        .phone_number(
+            &token,
+            &json!({"code": issued["code"], "openid": user.openid}),
+        )
+        .await;
+    assert_eq!(answer["phone_info"]["phoneNumber"], "+85261234567");
+    assert_eq!(answer["phone_info"]["purePhoneNumber"], "61234567");
+    assert_eq!(answer["phone_info"]["countryCode"], "852");
+    let own = t
+        .phone_number(
+            &token,
+            &json!({"code": t.phone_code(&user), "openid": user.openid}),
+        )
+        .await;
+    assert_eq!(own["phone_info"]["phoneNumber"], "13800138000");
+    assert_eq!(
+        t.sim().users(None).unwrap().len(),
+        2,
+        "no user is made for the other number"
+    );
+    assert_eq!(t.sim().stats().codes_issued.phone, 3);
+}
+
+#[tokio::test]
+async fn a_phone_code_for_another_number_is_checked_like_a_new_user() {
+    let t = start_with(SimConfig::default()).await;
+    let user = t.user("13800138000");
+    let cases = [
+        (
+            json!({"phoneNumber": "1380013800"}),
+            400,
+            "invalid_phone_number",
+        ),
+        (
+            json!({"phoneNumber": "23800138000"}),
+            400,
+            "invalid_phone_number",
+        ),
+        (
+            json!({"phoneNumber": "123", "countryCode": "852"}),
+            400,
+            "invalid_phone_number",
+        ),
+        (
+            json!({"phoneNumber": "61234567", "countryCode": "+852"}),
+            400,
+            "invalid_country_code",
+        ),
+        (json!({"phoneNumber": 13700137000_u64}), 400, "invalid_body"),
+        (json!({"countryCode": "852"}), 400, "invalid_request"),
+        (json!({"phone": "13700137000"}), 400, "invalid_body"),
+    ];
+    for (extra, status, id) in cases {
+        let (got, v) = phone_code_for(&t, &user.openid, extra.clone()).await;
+        assert_eq!(
+            (got, v["error"].as_str()),
+            (status, Some(id)),
+            "{extra}: {v}"
+        );
+        assert!(v["message"].is_string());
+    }
+    let (status, v) = phone_code_for(&t, "oNobody", json!({"phoneNumber": "13700137000"})).await;
+    assert_eq!((status, v["error"].as_str()), (404, Some("unknown_user")));
+    assert_eq!(
+        t.sim().stats().codes_issued.phone,
+        0,
+        "a refused request mints nothing"
+    );
+}
