@@ -8,6 +8,25 @@
 //! and the getPhoneNumber button would give, advances the clock, injects faults, sets limits and reports stats.
 //! Every lifetime and limit runs on the simulator's clock (real time plus an offset tests advance).
 //!
+//! The device API (errors are 4xx `{"error":"snake_case_id","message"}`):
+//!
+//! | route | body | answer |
+//! |---|---|---|
+//! | `POST /users` | [`NewUser`] `{"phoneNumber","countryCode"?,"appid"?}` | `201` [`SandboxUser`]; `200` if known |
+//! | `GET /users?appid=` | — | `{"users":[…]}` |
+//! | `POST /login-code` | `{"openid"}` | [`IssuedCode`] `{"code","expiresIn":300}` |
+//! | `POST /phone-code` | [`PhoneCodeRequest`] `{"openid","phoneNumber"?,"countryCode"?}` | [`IssuedCode`] |
+//! | `POST /apps/{appid}/bind` | none or `{}` | [`AppBinding`] `{"appid","bound":true}`; `404 unknown_app` |
+//! | `POST /batch` | [`BatchRequest`] | `{"items":[…]}` of [`BatchItem`] |
+//! | `GET`/`POST /clock` | `{"advanceSeconds"}` | `{"now"}` |
+//! | `GET`/`PUT`/`DELETE /faults` | [`Faults`] (plus `"revokeToken":true`) | the faults in force |
+//! | `GET`/`PUT /limits` | [`Limits`] | the limits in force |
+//! | `GET /stats` | — | [`Stats`] |
+//!
+//! A user of an unbound app ([`SimConfig::unbound_apps`]) has no `unionid` until the app is bound. A phone code
+//! with `phoneNumber` answers that number (WeChat lets a user pick another verified number) and stays bound to
+//! the user's openid.
+//!
 //! The model follows WeChat's documentation as summarised in `wechat-api.md`; it depends on nothing else of
 //! wxlogin, so it can catch the client's mistakes rather than share them.
 //!
