@@ -49,9 +49,25 @@ pub struct SimArgs {
     /// Address to listen on.
     #[arg(long, default_value = "127.0.0.1:9000")]
     pub listen: SocketAddr,
-    /// An app the simulator knows, as APPID:SECRET (repeatable). With none, one sandbox app is made and printed.
+    /// An app the simulator knows, as APPID:SECRET (repeatable), bound to the simulator's Open Platform
+    /// account: one unionid per person across these apps. With no --app nor --app-unbound, one sandbox app is
+    /// made and printed.
     #[arg(long = "app", value_parser = parse_app)]
     pub apps: Vec<wxsim::AppCredentials>,
+    /// An app not bound to the Open Platform account, as APPID:SECRET (repeatable): its users get no unionid
+    /// until `POST /sandbox/v1/apps/{appid}/bind`.
+    #[arg(long = "app-unbound", value_parser = parse_app)]
+    pub unbound_apps: Vec<wxsim::AppCredentials>,
+}
+
+impl SimArgs {
+    /// The simulator these flags describe.
+    fn sim_config(&self) -> wxsim::SimConfig {
+        wxsim::SimConfig {
+            unbound_apps: self.unbound_apps.clone(),
+            ..wxsim::SimConfig::with_apps(self.apps.clone())
+        }
+    }
 }
 
 fn parse_app(text: &str) -> Result<wxsim::AppCredentials, String> {
@@ -63,6 +79,36 @@ fn parse_app(text: &str) -> Result<wxsim::AppCredentials, String> {
         appid: appid.into(),
         secret: secret.into(),
     })
+}
+
+#[cfg(test)]
+mod sim_args_tests {
+    use super::{Cli, Command};
+    use clap::Parser;
+
+    #[test]
+    fn apps_bound_and_unbound() {
+        let argv = [
+            "wxlogin",
+            "sim",
+            "--app",
+            "wxa:sa",
+            "--app-unbound",
+            "wxc:sc",
+            "--app",
+            "wxb:sb",
+        ];
+        let Command::Sim(args) = Cli::try_parse_from(argv).unwrap().command else {
+            panic!("the sim command");
+        };
+        let sim = wxsim::Simulator::new(args.sim_config());
+        let appids: Vec<String> = sim.apps().into_iter().map(|a| a.appid).collect();
+        assert_eq!(appids, ["wxa", "wxb", "wxc"]);
+        assert_eq!(sim.is_bound("wxa"), Some(true));
+        assert_eq!(sim.is_bound("wxb"), Some(true));
+        assert_eq!(sim.is_bound("wxc"), Some(false));
+        assert!(Cli::try_parse_from(["wxlogin", "sim", "--app-unbound", "wxc"]).is_err());
+    }
 }
 
 /// Why a command failed, and the exit code that says so: 2 for a setting the operator must fix (as clap does
@@ -129,8 +175,8 @@ pub async fn run(cli: Cli) -> Result<(), Failure> {
         }
         Command::Sim(args) => {
             crate::telemetry::init(false);
-            let generated = args.apps.is_empty();
-            let sim = wxsim::Simulator::new(wxsim::SimConfig::with_apps(args.apps));
+            let generated = args.apps.is_empty() && args.unbound_apps.is_empty();
+            let sim = wxsim::Simulator::new(args.sim_config());
             let listener = tokio::net::TcpListener::bind(args.listen)
                 .await
                 .map_err(|e| Failure::other(format!("cannot listen on {}: {e}", args.listen)))?;
@@ -139,6 +185,8 @@ pub async fn run(cli: Cli) -> Result<(), Failure> {
             for app in sim.apps() {
                 if generated {
                     println!("sandbox app: appid={} secret={}", app.appid, app.secret);
+                } else if sim.is_bound(&app.appid) == Some(false) {
+                    println!("app: appid={} (not bound: no unionid)", app.appid);
                 } else {
                     println!("app: appid={}", app.appid);
                 }

@@ -121,9 +121,9 @@ impl Inner {
         let phone = matches!(kind, CodeKind::Phone | CodeKind::Both);
         BatchItem {
             openid: user.openid.clone(),
-            phone_number: user.phone_number(),
+            phone_number: user.phone.number(),
             login_code: login.then(|| self.mint_login_code(user).code),
-            phone_code: phone.then(|| self.mint_phone_code(user).code),
+            phone_code: phone.then(|| self.mint_phone_code(user, None).code),
         }
     }
 }

@@ -8,7 +8,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::clock::minute;
 use crate::errcode::Errcode;
+use crate::error::SimError;
 use crate::ids::{self, SessionKey};
+use crate::phone::Phone;
 use crate::state::{Inner, LoginCode, PhoneCode, User};
 
 /// Lifetime of both kinds of code, on the sim clock.
@@ -22,6 +24,33 @@ pub struct IssuedCode {
     pub code: String,
     /// Seconds until the code expires (300).
     pub expires_in: u64,
+}
+
+/// What `POST /phone-code` takes: whose tap it is and, optionally, another number they picked.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct PhoneCodeRequest {
+    pub openid: String,
+    /// Another number than the user's own, which getuserphonenumber then answers (WeChat's sheet lets a user
+    /// pick another verified number). Checked like `POST /users` checks numbers. `None`: the user's own.
+    #[serde(default)]
+    pub phone_number: Option<String>,
+    /// The other number's country code; only with `phone_number`. Default: `"86"`.
+    #[serde(default)]
+    pub country_code: Option<String>,
+}
+
+impl PhoneCodeRequest {
+    /// The other number, checked; `None` for the user's own.
+    pub(crate) fn other_phone(&self) -> Result<Option<Phone>, SimError> {
+        match (&self.phone_number, &self.country_code) {
+            (None, None) => Ok(None),
+            (None, Some(_)) => Err(SimError::InvalidRequest(
+                "countryCode goes with phoneNumber".into(),
+            )),
+            (Some(number), cc) => Phone::parse(cc.as_deref(), number).map(Some),
+        }
+    }
 }
 
 impl Inner {
@@ -48,14 +77,22 @@ impl Inner {
         }
     }
 
-    /// The getPhoneNumber button after "allow": a phone code bound to (app, user).
-    pub(crate) fn mint_phone_code(self: &Arc<Self>, user: &Arc<User>) -> IssuedCode {
+    /// The getPhoneNumber button after "allow": a phone code bound to (app, user), for the user's own number or
+    /// `other_phone`.
+    // Guess: WeChat verifies another number by SMS before the user picks it; the sandbox takes any valid number,
+    // fixed when the code is minted (the user picks it before tapping "allow").
+    pub(crate) fn mint_phone_code(
+        self: &Arc<Self>,
+        user: &Arc<User>,
+        other_phone: Option<Phone>,
+    ) -> IssuedCode {
         let now = self.clock.now();
         let key = ids::new_code();
         self.phone_codes.insert(
             key,
             PhoneCode {
                 user: Arc::clone(user),
+                other_phone,
                 expires_at: now + CODE_TTL,
                 used: false,
             },
@@ -99,7 +136,8 @@ impl Inner {
         Ok((Arc::clone(&entry.user), entry.session_key))
     }
 
-    /// getuserphonenumber's use of a phone code.
+    /// getuserphonenumber's use of a phone code: its user, and the other number picked if any (`None`: the
+    /// user's own).
     ///
     /// Unknown, expired and used codes answer 40029 (WeChat answers reuse of a phone code with 40029, not
     /// 40163); another app's code answers 40013, the errcode getuserphonenumber's page documents for "code of
@@ -114,7 +152,7 @@ impl Inner {
         code: &str,
         openid: Option<&str>,
         now: u64,
-    ) -> Result<Arc<User>, Errcode> {
+    ) -> Result<(Arc<User>, Option<Phone>), Errcode> {
         let key = ids::code_key(code).ok_or(Errcode::INVALID_CODE)?;
         let mut entry = self
             .phone_codes
@@ -134,6 +172,6 @@ impl Inner {
             return Err(Errcode::MINUTE_LIMIT);
         }
         entry.used = true;
-        Ok(Arc::clone(&entry.user))
+        Ok((Arc::clone(&entry.user), entry.other_phone.take()))
     }
 }

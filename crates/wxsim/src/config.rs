@@ -37,10 +37,16 @@ impl fmt::Debug for AppCredentials {
 /// Everything a [`crate::Simulator`] is built from.
 #[derive(Clone, Debug)]
 pub struct SimConfig {
-    /// The apps the simulator knows. Empty: one generated sandbox app.
+    /// The apps the simulator knows, bound to its Open Platform account when [`SimConfig::open_platform`] is
+    /// set. With no apps here nor in `unbound_apps`: one generated sandbox app.
     pub apps: Vec<AppCredentials>,
+    /// More apps, not bound to the Open Platform account whatever `open_platform` says: jscode2session answers
+    /// their users no `unionid` until [`crate::Simulator::bind_app`] binds them. They come after `apps` in
+    /// [`crate::Simulator::apps`].
+    pub unbound_apps: Vec<AppCredentials>,
     pub limits: Limits,
-    /// Whether the apps are bound to an Open Platform account, i.e. whether jscode2session answers a `unionid`.
+    /// Whether the apps of `apps` start bound to the simulator's one Open Platform account, i.e. whether
+    /// jscode2session answers their users a `unionid` (the same for one person in every bound app).
     pub open_platform: bool,
     /// The secret openids and unionids are derived from. A person (phone number) gets the same openid per app
     /// and the same unionid from every simulator with the same seed, so a sandbox that keeps its seed keeps its
@@ -52,6 +58,7 @@ impl Default for SimConfig {
     fn default() -> Self {
         Self {
             apps: Vec::new(),
+            unbound_apps: Vec::new(),
             limits: Limits::default(),
             open_platform: true,
             identity_seed: None,

@@ -1,8 +1,10 @@
-//! The sandbox device API: plays the phone (users, login and phone codes) and the test operator (clock, faults,
-//! limits, stats). JSON in and out, camelCase; errors are 4xx `{"error":"snake_case_id","message":"…"}`.
+//! The sandbox device API: plays the phone (users, login and phone codes) and the test operator (apps' Open
+//! Platform binding, clock, faults, limits, stats). JSON in and out, camelCase; errors are 4xx
+//! `{"error":"snake_case_id","message":"…"}`.
 
 use axum::body::Bytes;
-use axum::extract::{DefaultBodyLimit, State};
+use axum::extract::rejection::PathRejection;
+use axum::extract::{DefaultBodyLimit, Path, State};
 use axum::http::{StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -13,11 +15,12 @@ use serde_json::json;
 
 use crate::Simulator;
 use crate::batch::{BatchItem, BatchRequest};
+use crate::codes::PhoneCodeRequest;
 use crate::config::Limits;
 use crate::error::SimError;
 use crate::faults::{Faults, Route};
 use crate::query::param;
-use crate::state::{NewUser, SandboxUser};
+use crate::state::{AppBinding, NewUser, SandboxUser};
 
 /// Room for a batch of 100,000 openids.
 const BODY_LIMIT: usize = 16 << 20;
@@ -26,6 +29,7 @@ const MAX_ADVANCE: u64 = 100_000_000_000;
 
 pub(crate) fn router(sim: Simulator) -> Router {
     Router::new()
+        .route("/apps/{appid}/bind", post(bind_app))
         .route("/users", get(list_users).post(create_user))
         .route("/login-code", post(login_code))
         .route("/phone-code", post(phone_code))
@@ -105,6 +109,24 @@ async fn method_not_allowed() -> DeviceError {
     )
 }
 
+/// A body that must be empty or carry no fields (`{}`): routes whose whole request is in the path.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NoFields {}
+
+async fn bind_app(
+    State(sim): State<Simulator>,
+    appid: Result<Path<String>, PathRejection>,
+    body: Bytes,
+) -> DeviceResult<Json<AppBinding>> {
+    let Path(appid) = appid
+        .map_err(|e| DeviceError::new(StatusCode::BAD_REQUEST, "invalid_path", e.body_text()))?;
+    if !body.is_empty() {
+        parse::<NoFields>(&body)?;
+    }
+    Ok(Json(sim.bind_app(&appid)?))
+}
+
 async fn create_user(State(sim): State<Simulator>, body: Bytes) -> DeviceResult<Response> {
     let req: NewUser = parse(&body)?;
     let (user, created) = sim.inner.create_user(&req)?;
@@ -140,8 +162,8 @@ async fn login_code(State(sim): State<Simulator>, body: Bytes) -> DeviceResult<R
 }
 
 async fn phone_code(State(sim): State<Simulator>, body: Bytes) -> DeviceResult<Response> {
-    let req: OpenidBody = parse(&body)?;
-    Ok(Json(sim.phone_code(&req.openid)?).into_response())
+    let req: PhoneCodeRequest = parse(&body)?;
+    Ok(Json(sim.phone_code_with(&req)?).into_response())
 }
 
 #[derive(Serialize)]

@@ -8,6 +8,25 @@
 //! and the getPhoneNumber button would give, advances the clock, injects faults, sets limits and reports stats.
 //! Every lifetime and limit runs on the simulator's clock (real time plus an offset tests advance).
 //!
+//! The device API (errors are 4xx `{"error":"snake_case_id","message"}`):
+//!
+//! | route | body | answer |
+//! |---|---|---|
+//! | `POST /users` | [`NewUser`] `{"phoneNumber","countryCode"?,"appid"?}` | `201` [`SandboxUser`]; `200` if known |
+//! | `GET /users?appid=` | — | `{"users":[…]}` |
+//! | `POST /login-code` | `{"openid"}` | [`IssuedCode`] `{"code","expiresIn":300}` |
+//! | `POST /phone-code` | [`PhoneCodeRequest`] `{"openid","phoneNumber"?,"countryCode"?}` | [`IssuedCode`] |
+//! | `POST /apps/{appid}/bind` | none or `{}` | [`AppBinding`] `{"appid","bound":true}`; `404 unknown_app` |
+//! | `POST /batch` | [`BatchRequest`] | `{"items":[…]}` of [`BatchItem`] |
+//! | `GET`/`POST /clock` | `{"advanceSeconds"}` | `{"now"}` |
+//! | `GET`/`PUT`/`DELETE /faults` | [`Faults`] (plus `"revokeToken":true`) | the faults in force |
+//! | `GET`/`PUT /limits` | [`Limits`] | the limits in force |
+//! | `GET /stats` | — | [`Stats`] |
+//!
+//! A user of an unbound app ([`SimConfig::unbound_apps`]) has no `unionid` until the app is bound. A phone code
+//! with `phoneNumber` answers that number (WeChat lets a user pick another verified number) and stays bound to
+//! the user's openid.
+//!
 //! The model follows WeChat's documentation as summarised in `wechat-api.md`; it depends on nothing else of
 //! wxlogin, so it can catch the client's mistakes rather than share them.
 //!
@@ -57,12 +76,16 @@
 //!     token is minted); `rate` applies to the errcode only, latency to every matching call; a fault set without
 //!     a `rate` fires on every call (rate defaults to 1). Not a guess about WeChat but a choice for tests: a
 //!     rate is spread evenly (with 0.1, every 10th call of the route) unless `random: true`, so runs repeat.
-//! 14. **unionid**: all apps of one simulator are bound to the same Open Platform account (switch off with
-//!     [`SimConfig::open_platform`]); the unionid is derived from the person's country code and phone, so the
-//!     same phone has the same unionid in every app.
+//! 14. **unionid**: the simulator has one Open Platform account; the apps of [`SimConfig::apps`] are bound to it
+//!     (unless [`SimConfig::open_platform`] is off), those of [`SimConfig::unbound_apps`] are not until
+//!     `POST /apps/{appid}/bind` ([`Simulator::bind_app`]). The unionid is derived from the person's country
+//!     code and phone, so the same phone has the same unionid in every bound app; an unbound app answers none.
+//!     A binding takes effect at once, for codes minted before it too.
 //! 15. **phoneNumber outside mainland China** is `+` + country code + number, no space (seen for `+852`,
 //!     unconfirmed for other regions).
 //! 16. **Sandbox country codes**: any 1–3 digits without a leading zero.
+//! 17. **A phone code for another number**: WeChat verifies another number by SMS before a user can pick it; the
+//!     sandbox takes any valid number, fixed when the code is minted, and makes no user for it.
 
 mod batch;
 mod clock;
@@ -73,6 +96,7 @@ mod errcode;
 mod error;
 mod faults;
 mod ids;
+mod phone;
 mod query;
 mod simulator;
 mod state;
@@ -82,12 +106,12 @@ mod wechat;
 use std::net::{Ipv4Addr, SocketAddr};
 
 pub use batch::{BatchItem, BatchRequest, CodeKind, MAX_BATCH};
-pub use codes::IssuedCode;
+pub use codes::{IssuedCode, PhoneCodeRequest};
 pub use config::{AppCredentials, Limits, SimConfig};
 pub use error::SimError;
 pub use faults::{CodesIssued, Faults, RouteStats, Stats};
 pub use simulator::Simulator;
-pub use state::{NewUser, SandboxUser};
+pub use state::{AppBinding, NewUser, SandboxUser};
 
 /// A simulator serving on a loopback port in a tokio task. Dropping it stops the server.
 #[derive(Debug)]

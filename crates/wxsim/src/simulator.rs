@@ -5,11 +5,11 @@ use std::sync::Arc;
 use axum::Router;
 
 use crate::batch::{BatchItem, BatchRequest};
-use crate::codes::IssuedCode;
+use crate::codes::{IssuedCode, PhoneCodeRequest};
 use crate::config::{AppCredentials, Limits, SimConfig};
 use crate::error::SimError;
 use crate::faults::{Faults, Stats};
-use crate::state::{Inner, NewUser, SandboxUser};
+use crate::state::{AppBinding, Inner, NewUser, SandboxUser};
 use crate::{device, wechat};
 
 /// The simulator. Cheap to clone (an `Arc` inside) and safe to share between threads.
@@ -45,6 +45,19 @@ impl Simulator {
         self.inner.apps.iter().map(|a| a.creds.clone()).collect()
     }
 
+    /// Whether the app is bound to the simulator's Open Platform account (its users get a unionid); `None` for
+    /// an unknown appid.
+    pub fn is_bound(&self, appid: &str) -> Option<bool> {
+        self.inner.app_by_id(appid).map(|a| a.is_bound())
+    }
+
+    /// `POST /apps/{appid}/bind`: binds the app to the Open Platform account, so from now on jscode2session
+    /// answers its users the unionid the same person has in the other bound apps. Binding a bound app changes
+    /// nothing.
+    pub fn bind_app(&self, appid: &str) -> Result<AppBinding, SimError> {
+        self.inner.bind_app(appid)
+    }
+
     /// The WeChat-compatible routes, at their WeChat paths (`/cgi-bin/token`, …).
     pub fn wechat_router(&self) -> Router {
         wechat::router(self.clone())
@@ -78,10 +91,19 @@ impl Simulator {
         Ok(self.inner.mint_login_code(&user))
     }
 
-    /// `POST /phone-code`: what the getPhoneNumber button gives after "allow".
+    /// `POST /phone-code {"openid"}`: what the getPhoneNumber button gives after "allow", for the user's own
+    /// number.
     pub fn phone_code(&self, openid: &str) -> Result<IssuedCode, SimError> {
         let user = self.inner.user(openid)?;
-        Ok(self.inner.mint_phone_code(&user))
+        Ok(self.inner.mint_phone_code(&user, None))
+    }
+
+    /// `POST /phone-code`: the same, for another number when `req.phone_number` is set (checked like a new
+    /// user's; the code stays bound to the user, so getuserphonenumber's openid check still applies).
+    pub fn phone_code_with(&self, req: &PhoneCodeRequest) -> Result<IssuedCode, SimError> {
+        let user = self.inner.user(&req.openid)?;
+        let other_phone = req.other_phone()?;
+        Ok(self.inner.mint_phone_code(&user, other_phone))
     }
 
     /// `POST /batch`.

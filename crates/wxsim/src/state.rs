@@ -3,7 +3,7 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use dashmap::DashMap;
 use dashmap::mapref::entry::Entry;
@@ -15,6 +15,7 @@ use crate::config::{AppCredentials, LimitsCell, SimConfig};
 use crate::error::SimError;
 use crate::faults::{Counters, RouteTable};
 use crate::ids::{self, CodeKey, SessionKey};
+use crate::phone::Phone;
 use crate::tokens::{TokenEntry, TokenRoutes};
 
 /// A user as the device API creates it: one person in one app.
@@ -22,8 +23,8 @@ use crate::tokens::{TokenEntry, TokenRoutes};
 #[serde(rename_all = "camelCase")]
 pub struct SandboxUser {
     pub openid: String,
-    /// The person's unionid, the same in every app of the simulator; absent when the apps are not bound to an
-    /// Open Platform account ([`SimConfig::open_platform`]).
+    /// The person's unionid, the same in every bound app of the simulator; absent while the user's app is not
+    /// bound to the Open Platform account ([`SimConfig::unbound_apps`], [`SimConfig::open_platform`]).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub unionid: Option<String>,
     /// As getuserphonenumber answers it: the bare number for country code 86, else `+` + country code + number.
@@ -46,6 +47,15 @@ pub struct NewUser {
     pub country_code: Option<String>,
 }
 
+/// An app's binding to the simulator's Open Platform account, as `POST /apps/{appid}/bind` answers it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AppBinding {
+    pub appid: String,
+    /// Whether jscode2session answers the app's users a unionid.
+    pub bound: bool,
+}
+
 /// Minutes counted per app on each business route.
 #[derive(Default)]
 pub(crate) struct AppWindows {
@@ -61,6 +71,9 @@ pub(crate) struct AppWindows {
 pub(crate) struct AppState {
     pub(crate) index: u32,
     pub(crate) creds: AppCredentials,
+    /// Whether the app is bound to the simulator's Open Platform account (then jscode2session answers a
+    /// unionid). Only ever goes from false to true, by the device API's bind.
+    bound: AtomicBool,
     /// The token routes' current tokens; locked only while minting (rare).
     pub(crate) token_routes: Mutex<TokenRoutes>,
     /// Tokens with a serial below this are revoked.
@@ -68,30 +81,33 @@ pub(crate) struct AppState {
     pub(crate) windows: AppWindows,
 }
 
+impl AppState {
+    pub(crate) fn is_bound(&self) -> bool {
+        self.bound.load(Ordering::Acquire)
+    }
+
+    /// Binds the app; binding a bound app changes nothing.
+    pub(crate) fn bind(&self) {
+        self.bound.store(true, Ordering::Release);
+    }
+
+    /// The user's unionid as this app's answers carry it: only when the app is bound.
+    pub(crate) fn unionid_of<'u>(&self, user: &'u User) -> Option<&'u str> {
+        self.is_bound().then_some(user.unionid.as_str())
+    }
+}
+
 pub(crate) struct User {
     pub(crate) openid: String,
+    /// The person's unionid, derived from the phone; answered only while the user's app is bound.
     pub(crate) unionid: String,
     pub(crate) app: u32,
-    pub(crate) pure_phone: String,
-    pub(crate) country_code: String,
+    pub(crate) phone: Phone,
     seq: u64,
     /// The one valid session_key of this user in this app; rotated by every login code.
     pub(crate) session_key: Mutex<SessionKey>,
     pub(crate) login_window: FixedWindow,
     pub(crate) phone_window: FixedWindow,
-}
-
-impl User {
-    /// `phoneNumber` as WeChat writes it: with `+` and the country code outside mainland China.
-    // Guess: community answers show `+852xxxxxxxx` (plus, no space) for Hong Kong; the simulator writes every
-    // non-86 number that way.
-    pub(crate) fn phone_number(&self) -> String {
-        if self.country_code == "86" {
-            self.pure_phone.clone()
-        } else {
-            format!("+{}{}", self.country_code, self.pure_phone)
-        }
-    }
 }
 
 pub(crate) struct LoginCode {
@@ -104,6 +120,9 @@ pub(crate) struct LoginCode {
 
 pub(crate) struct PhoneCode {
     pub(crate) user: Arc<User>,
+    /// Another number the user picked on WeChat's sheet instead of their own; `None`: their own. Taken out when
+    /// the code is redeemed.
+    pub(crate) other_phone: Option<Phone>,
     pub(crate) expires_at: u64,
     pub(crate) used: bool,
 }
@@ -111,7 +130,6 @@ pub(crate) struct PhoneCode {
 pub(crate) struct Inner {
     pub(crate) apps: Vec<AppState>,
     app_index: HashMap<String, u32>,
-    pub(crate) open_platform: bool,
     identity_seed: [u8; 32],
     pub(crate) clock: Clock,
     pub(crate) limits: LimitsCell,
@@ -135,25 +153,29 @@ pub(crate) const TOKEN_MEMORY_AFTER_EXPIRY: u64 = 86_400;
 
 impl Inner {
     pub(crate) fn new(config: SimConfig) -> Self {
-        let mut creds: Vec<AppCredentials> = Vec::with_capacity(config.apps.len().max(1));
-        for app in config.apps {
-            if creds.iter().any(|c| c.appid == app.appid) {
+        let bound = config.open_platform;
+        let configured = (config.apps.into_iter().map(|app| (app, bound)))
+            .chain(config.unbound_apps.into_iter().map(|app| (app, false)));
+        let mut creds: Vec<(AppCredentials, bool)> = Vec::new();
+        for (app, bound) in configured {
+            if creds.iter().any(|(c, _)| c.appid == app.appid) {
                 tracing::warn!(appid = %app.appid, "app configured twice: the first one counts");
             } else {
-                creds.push(app);
+                creds.push((app, bound));
             }
         }
         if creds.is_empty() {
             let app = AppCredentials::generate();
             tracing::info!(appid = %app.appid, "no app configured: generated a sandbox app");
-            creds.push(app);
+            creds.push((app, bound));
         }
         let apps: Vec<AppState> = creds
             .into_iter()
             .enumerate()
-            .map(|(i, creds)| AppState {
+            .map(|(i, (creds, bound))| AppState {
                 index: u32::try_from(i).expect("fewer than 2^32 apps"),
                 creds,
+                bound: AtomicBool::new(bound),
                 token_routes: Mutex::new(TokenRoutes::default()),
                 revoked_below: AtomicU64::new(0),
                 windows: AppWindows::default(),
@@ -166,7 +188,6 @@ impl Inner {
         Self {
             apps,
             app_index,
-            open_platform: config.open_platform,
             identity_seed: config.identity_seed.unwrap_or_else(ids::new_seed),
             clock: Clock::default(),
             limits: LimitsCell::new(&config.limits),
@@ -191,6 +212,18 @@ impl Inner {
         &self.apps[index as usize]
     }
 
+    /// Binds the app to the Open Platform account (idempotent).
+    pub(crate) fn bind_app(&self, appid: &str) -> Result<AppBinding, SimError> {
+        let app = self
+            .app_by_id(appid)
+            .ok_or_else(|| SimError::UnknownApp(appid.to_owned()))?;
+        app.bind();
+        Ok(AppBinding {
+            appid: app.creds.appid.clone(),
+            bound: app.is_bound(),
+        })
+    }
+
     pub(crate) fn user(&self, openid: &str) -> Result<Arc<User>, SimError> {
         self.users
             .get(openid)
@@ -199,13 +232,14 @@ impl Inner {
     }
 
     pub(crate) fn sandbox_user(&self, user: &User) -> SandboxUser {
+        let app = self.app(user.app);
         SandboxUser {
             openid: user.openid.clone(),
-            unionid: self.open_platform.then(|| user.unionid.clone()),
-            phone_number: user.phone_number(),
-            pure_phone_number: user.pure_phone.clone(),
-            country_code: user.country_code.clone(),
-            appid: self.app(user.app).creds.appid.clone(),
+            unionid: app.unionid_of(user).map(str::to_owned),
+            phone_number: user.phone.number(),
+            pure_phone_number: user.phone.pure.clone(),
+            country_code: user.phone.country_code.clone(),
+            appid: app.creds.appid.clone(),
         }
     }
 
@@ -217,10 +251,8 @@ impl Inner {
                 .app_by_id(appid)
                 .ok_or_else(|| SimError::UnknownApp(appid.clone()))?,
         };
-        let country_code = req.country_code.as_deref().unwrap_or("86");
-        validate_country_code(country_code)?;
-        validate_phone(country_code, &req.phone_number)?;
-        let key = (app.index, format!("{country_code}:{}", req.phone_number));
+        let phone = Phone::parse(req.country_code.as_deref(), &req.phone_number)?;
+        let key = (app.index, format!("{}:{}", phone.country_code, phone.pure));
         match self.phones.entry(key) {
             Entry::Occupied(existing) => Ok((Arc::clone(existing.get()), false)),
             Entry::Vacant(slot) => {
@@ -228,13 +260,12 @@ impl Inner {
                     openid: ids::openid(
                         &self.identity_seed,
                         &app.creds.appid,
-                        country_code,
-                        &req.phone_number,
+                        &phone.country_code,
+                        &phone.pure,
                     ),
-                    unionid: ids::unionid(&self.identity_seed, country_code, &req.phone_number),
+                    unionid: ids::unionid(&self.identity_seed, &phone.country_code, &phone.pure),
                     app: app.index,
-                    pure_phone: req.phone_number.clone(),
-                    country_code: country_code.to_owned(),
+                    phone,
                     seq: self.user_seq.fetch_add(1, Ordering::Relaxed),
                     session_key: Mutex::new(SessionKey::generate()),
                     login_window: FixedWindow::default(),
@@ -294,54 +325,5 @@ impl Inner {
         self.phone_codes.retain(|_, c| c.expires_at > now);
         self.tokens
             .retain(|_, t| t.expires_at.saturating_add(TOKEN_MEMORY_AFTER_EXPIRY) > now);
-    }
-}
-
-// Guess: WeChat does not say which country codes exist; the simulator accepts any 1–3 digit code without a
-// leading zero (the ITU shape).
-fn validate_country_code(cc: &str) -> Result<(), SimError> {
-    let ok = (1..=3).contains(&cc.len())
-        && cc.bytes().all(|b| b.is_ascii_digit())
-        && !cc.starts_with('0');
-    if ok {
-        Ok(())
-    } else {
-        Err(SimError::InvalidCountryCode(cc.to_owned()))
-    }
-}
-
-fn validate_phone(cc: &str, phone: &str) -> Result<(), SimError> {
-    let digits = !phone.is_empty() && phone.bytes().all(|b| b.is_ascii_digit());
-    let ok = if cc == "86" {
-        digits && phone.len() == 11 && phone.starts_with('1')
-    } else {
-        digits && (4..=15).contains(&phone.len())
-    };
-    if ok {
-        Ok(())
-    } else {
-        Err(SimError::InvalidPhoneNumber(phone.to_owned()))
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn phone_rules() {
-        assert!(validate_phone("86", "13800138000").is_ok());
-        assert!(validate_phone("86", "23800138000").is_err());
-        assert!(validate_phone("86", "1380013800").is_err());
-        assert!(validate_phone("86", "1380013800a").is_err());
-        assert!(validate_phone("852", "61234567").is_ok());
-        assert!(validate_phone("852", "123").is_err());
-        assert!(validate_phone("852", "1234567890123456").is_err());
-        assert!(validate_phone("852", "+61234567").is_err());
-        assert!(validate_country_code("86").is_ok());
-        assert!(validate_country_code("+86").is_err());
-        assert!(validate_country_code("086").is_err());
-        assert!(validate_country_code("1234").is_err());
-        assert!(validate_country_code("").is_err());
     }
 }

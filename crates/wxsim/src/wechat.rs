@@ -198,7 +198,9 @@ async fn jscode2session(State(sim): State<Simulator>, method: Method, uri: Uri) 
             Ok(text_plain_json_response(&SessionAnswer {
                 session_key: session_key.as_str(),
                 openid: &user.openid,
-                unionid: inner.open_platform.then_some(user.unionid.as_str()),
+                // Read at redemption: a code minted before its app was bound answers the unionid.
+                // Guess: WeChat does not say when a new binding takes effect; here at once.
+                unionid: app.unionid_of(&user),
             }))
         })(),
     };
@@ -259,14 +261,16 @@ async fn get_user_phone_number(
                 .filter(|c| !c.is_empty())
                 .ok_or(Errcode::DATA_FORMAT)?;
             let openid = request.openid.filter(|o| !o.is_empty());
-            let user = inner.redeem_phone_code(app.index, &code, openid.as_deref(), now)?;
+            let (user, other_phone) =
+                inner.redeem_phone_code(app.index, &code, openid.as_deref(), now)?;
+            let phone = other_phone.as_ref().unwrap_or(&user.phone);
             Ok(json_response(&PhoneAnswer {
                 errcode: 0,
                 errmsg: "ok",
                 phone_info: PhoneInfo {
-                    phone_number: user.phone_number(),
-                    pure_phone_number: &user.pure_phone,
-                    country_code: &user.country_code,
+                    phone_number: phone.number(),
+                    pure_phone_number: &phone.pure,
+                    country_code: &phone.country_code,
                     watermark: Watermark {
                         timestamp: now,
                         appid: &app.creds.appid,
