@@ -13,8 +13,8 @@ pub enum StoreError {
     Database(#[source] sqlx::Error),
     #[error("invalid database url: {0}")]
     Config(String),
-    /// A write did not find what it was decided on (another login changed it first, or a unique index refused
-    /// it): decide again on fresh data.
+    /// A write did not find what it was decided on (another login changed it first, a unique index refused it,
+    /// or the account it names is gone): decide again on fresh data.
     #[error("a concurrent write changed the rows this write expected")]
     Conflict,
     /// The login ticket to consume is no longer live.
@@ -36,6 +36,10 @@ impl From<sqlx::Error> for StoreError {
         match &err {
             sqlx::Error::Configuration(cause) => StoreError::Config(cause.to_string()),
             sqlx::Error::Database(db) if db.is_unique_violation() => StoreError::Conflict,
+            // A step that names an account a concurrent login deleted (merged it away): `CreateIdentity` or
+            // `Merge { into }` then fails on `identities.account_id`'s foreign key. Like a step that finds no row,
+            // the plan was decided on stale data: decide again.
+            sqlx::Error::Database(db) if db.is_foreign_key_violation() => StoreError::Conflict,
             _ if is_unavailable(&err) => StoreError::Unavailable(err),
             _ => StoreError::Database(err),
         }
