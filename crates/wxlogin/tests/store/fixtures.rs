@@ -38,6 +38,7 @@ pub fn create_account(id: &AccountId, unionid: Option<&str>) -> Step {
     Step::CreateAccount {
         id: id.clone(),
         unionid: unionid.map(Into::into),
+        phone: None,
     }
 }
 
@@ -122,7 +123,7 @@ pub fn signup_steps(
     if let Some(n) = phone {
         steps.push(set_phone(id, n, appid, openid));
     }
-    steps.push(audit(NOW, AuditEvent::AccountCreated, id));
+    steps.push(audit(NOW, AuditEvent::IdentityLinked, id));
     steps
 }
 

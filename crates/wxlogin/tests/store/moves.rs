@@ -169,7 +169,7 @@ pub async fn audit_events_come_back_in_order(store: Arc<dyn Store>) {
         AccountId::generate(),
     );
     let records = [
-        audit_record(NOW, AuditEvent::AccountCreated, &a, None),
+        audit_record(NOW, AuditEvent::AccountsMerged, &a, None),
         audit_record(NOW + 1, AuditEvent::IdentityLinked, &a, None),
         audit_record(NOW + 2, AuditEvent::PhoneMoved, &b, Some(&a)),
         // Written later with an earlier time: the log is in the order it was written.
@@ -179,7 +179,7 @@ pub async fn audit_events_come_back_in_order(store: Arc<dyn Store>) {
             appid: None,
             subject: None,
             reason: None,
-            ..audit_record(NOW + 3, AuditEvent::AccountCreated, &b, None)
+            ..audit_record(NOW + 3, AuditEvent::AccountsMerged, &b, None)
         },
     ];
     apply(store, NOW, vec![Step::Audit(records[0].clone())])
