@@ -30,9 +30,9 @@ pub trait Backend: Send + Sync + 'static {
 
     async fn read_all<T: Record>(&self, query: Query) -> Result<Vec<T>, StoreError>;
 
-    /// Runs the statements in one transaction and answers how many rows they changed; a statement whose row
+    /// Runs the statements in one transaction and answers how many rows each changed; a statement whose row
     /// count is not what it expects rolls all of them back (see [`check`]).
-    async fn write(&self, statements: Vec<Statement>) -> Result<u64, StoreError>;
+    async fn write(&self, statements: Vec<Statement>) -> Result<Vec<u64>, StoreError>;
 
     /// One write that answers a row (`UPDATE … RETURNING`).
     async fn write_returning<T: Record>(&self, query: Query) -> Result<Option<T>, StoreError>;

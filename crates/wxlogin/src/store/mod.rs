@@ -236,8 +236,45 @@ pub enum Step {
     Audit(AuditRecord),
 }
 
+/// A login with a verified phone in the two shapes most logins have, written without reading first (see
+/// [`Store::quick_login`]).
+#[derive(Clone, Debug)]
+pub struct QuickLogin {
+    /// The id the account gets if the person is new.
+    pub new_account: AccountId,
+    pub appid: String,
+    pub openid: String,
+    pub unionid: Option<String>,
+    /// Sealed to `(appid, openid)`.
+    pub phone: StoredPhone,
+    /// Consumed in the same transaction, when the login redeems one.
+    pub ticket_hash: Option<[u8; 32]>,
+    pub token_hash: [u8; 32],
+    pub expires_at: UnixTime,
+}
+
+/// Which shape [`Store::quick_login`] found.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum QuickOutcome {
+    /// Nobody had this identity, phone or unionid: a new account with this phone, its identity and the session.
+    Created,
+    /// The identity's account already holds this phone (and this unionid, or WeChat sent none): the session.
+    Returning,
+    /// Neither: nothing was written; the linking rules decide.
+    Neither,
+}
+
 #[async_trait::async_trait]
 pub trait Store: Send + Sync + 'static {
+    /// One write, no read before it: a new person gets an account, a returning identity whose account holds this
+    /// phone gets a session; anything else writes nothing ([`QuickOutcome::Neither`]). Both shapes are exactly
+    /// what the linking rules decide for them, so this only saves the read (a round trip per login).
+    async fn quick_login(
+        &self,
+        login: QuickLogin,
+        now: UnixTime,
+    ) -> Result<QuickOutcome, StoreError>;
+
     /// The accounts a login of `(appid, openid)` may touch: the one holding that identity, the one with
     /// `unionid`, the one with `phone_hash` (at most three, fewer when they coincide or do not exist).
     async fn link_candidates(

@@ -46,19 +46,19 @@ impl Backend for Postgres {
         Ok(bind_as(&query).fetch_all(&self.pool).await?)
     }
 
-    async fn write(&self, statements: Vec<Statement>) -> Result<u64, StoreError> {
+    async fn write(&self, statements: Vec<Statement>) -> Result<Vec<u64>, StoreError> {
         if let [statement] = statements.as_slice() {
             // One statement is a transaction by itself: no BEGIN/COMMIT round trips.
             let done = bind(&statement.query).execute(&self.pool).await?;
             check(statement.expect, done.rows_affected())?;
-            return Ok(done.rows_affected());
+            return Ok(vec![done.rows_affected()]);
         }
         let mut tx = self.pool.begin().await?;
-        let mut rows = 0;
+        let mut rows = Vec::with_capacity(statements.len());
         for statement in &statements {
             let done = bind(&statement.query).execute(&mut *tx).await?;
             check(statement.expect, done.rows_affected())?;
-            rows += done.rows_affected();
+            rows.push(done.rows_affected());
         }
         tx.commit().await?;
         Ok(rows)

@@ -392,6 +392,82 @@ fn step_statements(step: &Step, now: UnixTime, dialect: Dialect, out: &mut Vec<S
     }
 }
 
+/// [`super::Store::quick_login`]: an account and identity only if nobody has the identity, the phone or the
+/// unionid; then a session only if the identity's account holds the phone (and the unionid, when WeChat sent one).
+/// The session statement must change one row, else nothing is written.
+pub(super) fn quick_login(
+    login: &super::QuickLogin,
+    now: UnixTime,
+    dialect: Dialect,
+) -> Vec<Statement> {
+    let mut out = Vec::with_capacity(4);
+    if let Some(ticket_hash) = &login.ticket_hash {
+        step_statements(
+            &Step::ConsumeTicket {
+                ticket_hash: *ticket_hash,
+            },
+            now,
+            dialect,
+            &mut out,
+        );
+    }
+    out.push(Statement::any(query(
+        "INSERT INTO accounts (id, unionid, phone_enc, phone_hash, phone_appid, phone_openid, created_at, updated_at) \
+         SELECT $1, $2, $3, $4, $5, $6, $7, $7 \
+         WHERE NOT EXISTS (SELECT 1 FROM identities WHERE appid = $5 AND openid = $6) \
+         AND NOT EXISTS (SELECT 1 FROM accounts WHERE phone_hash = $4) \
+         AND ($2 IS NULL OR NOT EXISTS (SELECT 1 FROM accounts WHERE unionid = $2))",
+        vec![
+            text(login.new_account.as_str()),
+            Arg::OptText(login.unionid.clone()),
+            bytes(&login.phone.enc),
+            bytes(&login.phone.hash),
+            text(&login.appid),
+            text(&login.openid),
+            Arg::Int(now),
+        ],
+    )));
+    out.push(Statement::any(query(
+        "INSERT INTO identities (account_id, appid, openid, created_at, updated_at) \
+         SELECT $1, $2, $3, $4, $4 WHERE EXISTS (SELECT 1 FROM accounts WHERE id = $1)",
+        vec![
+            text(login.new_account.as_str()),
+            text(&login.appid),
+            text(&login.openid),
+            Arg::Int(now),
+        ],
+    )));
+    let sql = match dialect {
+        Dialect::Postgres => {
+            "INSERT INTO sessions (token_hash, identity_id, created_at, expires_at) \
+             SELECT $1, i.id, $2, $3 FROM identities i JOIN accounts a ON a.id = i.account_id \
+             WHERE i.appid = $4 AND i.openid = $5 AND a.phone_hash = $6 AND (a.unionid = $7 OR $7 IS NULL) \
+             FOR SHARE OF a"
+        }
+        Dialect::Sqlite => {
+            "INSERT INTO sessions (token_hash, identity_id, created_at, expires_at) \
+             SELECT $1, i.id, $2, $3 FROM identities i JOIN accounts a ON a.id = i.account_id \
+             WHERE i.appid = $4 AND i.openid = $5 AND a.phone_hash = $6 AND (a.unionid = $7 OR $7 IS NULL)"
+        }
+    };
+    out.push(Statement {
+        query: query(
+            sql,
+            vec![
+                bytes(&login.token_hash),
+                Arg::Int(now),
+                Arg::Int(login.expires_at),
+                text(&login.appid),
+                text(&login.openid),
+                bytes(&login.phone.hash),
+                Arg::OptText(login.unionid.clone()),
+            ],
+        ),
+        expect: Expect::OneElseConflict,
+    });
+    out
+}
+
 // ---- rows ----
 
 /// An `accounts` row.

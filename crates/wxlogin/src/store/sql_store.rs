@@ -6,8 +6,8 @@ use super::queries::{
     self, AccountRow, AuditRow, CandidateRow, IdentityRow, SessionRow, Statement, TicketRow,
 };
 use super::{
-    AccountId, AccountRecord, AuditRecord, Candidate, IdentityRecord, NewTicket, Plan,
-    SessionRecord, Store, StoreError, StoredPhone, TicketReservation, UnixTime,
+    AccountId, AccountRecord, AuditRecord, Candidate, IdentityRecord, NewTicket, Plan, QuickLogin,
+    QuickOutcome, SessionRecord, Store, StoreError, StoredPhone, TicketReservation, UnixTime,
 };
 
 /// A store on one database.
@@ -50,6 +50,23 @@ impl<B: Backend> Store for SqlStore<B> {
             .await
     }
 
+    async fn quick_login(
+        &self,
+        login: QuickLogin,
+        now: UnixTime,
+    ) -> Result<QuickOutcome, StoreError> {
+        let statements = queries::quick_login(&login, now, B::DIALECT);
+        let account_row = statements.len() - 3;
+        match self.db.write(statements).await {
+            Ok(rows) if rows[account_row] == 1 => Ok(QuickOutcome::Created),
+            Ok(_) => Ok(QuickOutcome::Returning),
+            // The session found no account holding the phone, or a concurrent login took the identity, phone or
+            // unionid first (a unique index): nothing was written.
+            Err(StoreError::Conflict) => Ok(QuickOutcome::Neither),
+            Err(other) => Err(other),
+        }
+    }
+
     async fn apply(&self, plan: Plan) -> Result<(), StoreError> {
         self.db
             .write(queries::plan(&plan, B::DIALECT))
@@ -74,7 +91,7 @@ impl<B: Backend> Store for SqlStore<B> {
                 token_hash, appid,
             ))])
             .await?;
-        Ok(deleted > 0)
+        Ok(deleted.iter().sum::<u64>() > 0)
     }
 
     async fn account(&self, id: &AccountId) -> Result<Option<AccountRecord>, StoreError> {
@@ -176,7 +193,7 @@ impl<B: Backend> Store for SqlStore<B> {
     }
 
     async fn purge_expired(&self, now: UnixTime) -> Result<u64, StoreError> {
-        self.db.write(queries::purge(now)).await
+        Ok(self.db.write(queries::purge(now)).await?.iter().sum())
     }
 
     async fn ping(&self) -> Result<(), StoreError> {

@@ -57,7 +57,7 @@ impl Backend for Sqlite {
         Ok(bind_as(&query).fetch_all(&self.reader).await?)
     }
 
-    async fn write(&self, statements: Vec<Statement>) -> Result<u64, StoreError> {
+    async fn write(&self, statements: Vec<Statement>) -> Result<Vec<u64>, StoreError> {
         self.queue.submit(statements).await
     }
 

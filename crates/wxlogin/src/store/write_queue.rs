@@ -31,7 +31,7 @@ const QUEUE: usize = 4096;
 
 struct Write {
     statements: Vec<Statement>,
-    reply: oneshot::Sender<Result<u64, StoreError>>,
+    reply: oneshot::Sender<Result<Vec<u64>, StoreError>>,
 }
 
 /// The queue and the task that drains it; the task stops when the store is dropped.
@@ -55,8 +55,8 @@ impl WriteQueue {
         }
     }
 
-    /// Queues the statements of one write and waits for their commit; answers the rows they changed.
-    pub(super) async fn submit(&self, statements: Vec<Statement>) -> Result<u64, StoreError> {
+    /// Queues the statements of one write and waits for their commit; answers the rows each changed.
+    pub(super) async fn submit(&self, statements: Vec<Statement>) -> Result<Vec<u64>, StoreError> {
         let (reply, answer) = oneshot::channel();
         self.queue
             .send(Write { statements, reply })
@@ -95,7 +95,7 @@ async fn run(writer: SqlitePool, mut queue: mpsc::Receiver<Write>) {
     }
 }
 
-async fn write_batch(writer: &SqlitePool, writes: &[Write]) -> Result<Vec<u64>, StoreError> {
+async fn write_batch(writer: &SqlitePool, writes: &[Write]) -> Result<Vec<Vec<u64>>, StoreError> {
     let mut conn = writer.acquire().await?;
     let mut tx = conn.begin_with("BEGIN IMMEDIATE").await?;
     let mut rows = Vec::with_capacity(writes.len());
@@ -106,7 +106,10 @@ async fn write_batch(writer: &SqlitePool, writes: &[Write]) -> Result<Vec<u64>, 
     Ok(rows)
 }
 
-async fn write_alone(writer: &SqlitePool, statements: &[Statement]) -> Result<u64, StoreError> {
+async fn write_alone(
+    writer: &SqlitePool,
+    statements: &[Statement],
+) -> Result<Vec<u64>, StoreError> {
     let mut conn = writer.acquire().await?;
     let mut tx = conn.begin_with("BEGIN IMMEDIATE").await?;
     let rows = apply(&mut tx, statements).await?;
@@ -115,7 +118,10 @@ async fn write_alone(writer: &SqlitePool, statements: &[Statement]) -> Result<u6
 }
 
 /// Runs one write's statements in one round trip and checks each statement's row count.
-async fn apply(conn: &mut SqliteConnection, statements: &[Statement]) -> Result<u64, StoreError> {
+async fn apply(
+    conn: &mut SqliteConnection,
+    statements: &[Statement],
+) -> Result<Vec<u64>, StoreError> {
     let (sql, args) = combine(statements);
     let mut query = sqlx::query_as::<sqlx::Sqlite, (i64,)>(AssertSqlSafe(sql));
     for arg in &args {
@@ -137,7 +143,7 @@ async fn apply(conn: &mut SqliteConnection, statements: &[Statement]) -> Result<
     for (statement, changed) in statements.iter().zip(&rows) {
         check(statement.expect, *changed)?;
     }
-    Ok(rows.iter().sum())
+    Ok(rows)
 }
 
 /// The statements as one query: each statement's `$N` moved past the parameters of the ones before it (sqlx binds

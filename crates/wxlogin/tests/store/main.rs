@@ -7,6 +7,7 @@
 //!
 //! - `accounts.rs`: plans (accounts, identities, phones, sessions), all-or-nothing, the unique indexes;
 //! - `moves.rs`: phone moves, merges, the audit log;
+//! - `quick.rs`: logins written without a read, and when they write nothing;
 //! - `tickets.rs`: login tickets (reserve, release, consume) and purging;
 //! - `concurrency.rs`: racing plans, and SQLite's group commit (a failing write fails alone);
 //! - `upkeep.rs`: meta, ping, counts, raw-table checks, migrations, and what only one backend does;
@@ -16,6 +17,7 @@ mod accounts;
 mod concurrency;
 mod fixtures;
 mod moves;
+mod quick;
 mod tickets;
 mod upkeep;
 
@@ -66,11 +68,16 @@ macro_rules! store_cases {
 use accounts::*;
 use concurrency::*;
 use moves::*;
+use quick::*;
 use tickets::*;
 use upkeep::*;
 
 store_cases! {
     store: [
+        // quick.rs
+        a_quick_login_creates_a_new_person_then_finds_them_returning,
+        a_quick_login_writes_nothing_when_the_rules_must_decide,
+        a_quick_login_consumes_its_ticket_or_fails_with_it,
         // accounts.rs
         a_plan_creates_an_account_with_identity_phone_and_session,
         link_candidates_name_each_account_once,
