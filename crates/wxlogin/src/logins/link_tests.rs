@@ -250,3 +250,23 @@ fn a_unionid_that_appears_later_is_stored_or_merges_into_the_older_account() {
     );
     assert_eq!(linked.account.phone, mine.phone);
 }
+
+/// The premise of the core's shortcuts (`Logins::quick` and `Logins::returning`): in these shapes the rules write
+/// nothing but the session, so skipping the read changes nothing.
+#[test]
+fn the_shapes_the_core_writes_without_the_rules_need_no_steps() {
+    let held = phone("13800138000", APP_A, "o1");
+    let mine = account(1, Some("u1"), Some(held.clone()));
+    for unionid in [Some("u1"), None] {
+        for verified in [Some(held.clone()), None] {
+            let linked = decide(
+                &[candidate(&mine, true, true)],
+                seen(APP_A, "o1", unionid, verified),
+                MOVE,
+                10,
+            )
+            .unwrap();
+            assert!(linked.steps.is_empty(), "{unionid:?}: {:?}", linked.steps);
+        }
+    }
+}

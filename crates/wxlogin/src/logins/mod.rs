@@ -297,6 +297,8 @@ impl Logins {
                 let phone = info.phone.phone_number.clone();
                 return Ok(self.logged_in(account_id, appid, openid, phone, token));
             }
+        } else if let Some(logged_in) = self.returning(appid, openid, unionid).await? {
+            return Ok(logged_in);
         }
         for attempt in 1..=ATTEMPTS {
             let now = self.clock.now();
@@ -364,6 +366,48 @@ impl Logins {
             }
         }
         Err(ApiError::from(StoreError::Conflict).into())
+    }
+
+    /// A silent login of a returning identity whose account has a phone and agrees with the unionid WeChat sent (or
+    /// WeChat sent none): the rules would write nothing but a session ([`link::decide`]), so only the identity is
+    /// read, not every account the login might touch. `None`: another shape, nothing written.
+    async fn returning(
+        &self,
+        appid: &str,
+        openid: &str,
+        unionid: Option<&str>,
+    ) -> Result<Option<LoggedIn>, ApiError> {
+        let Some(found) = self.store.identity(appid, openid).await? else {
+            return Ok(None);
+        };
+        let account = found.account;
+        let unionid_agrees = unionid.is_none() || account.unionid.as_deref() == unionid;
+        let Some(stored) = account.phone.filter(|_| unionid_agrees) else {
+            return Ok(None);
+        };
+        let now = self.clock.now();
+        let token = SessionToken::generate();
+        let plan = Plan {
+            now,
+            steps: vec![Step::Session {
+                appid: appid.to_owned(),
+                openid: openid.to_owned(),
+                token_hash: token.hash(),
+                expires_at: now + self.policy.session_ttl.as_secs() as i64,
+                require_phone: true,
+            }],
+        };
+        match self.store.apply(plan).await {
+            Ok(()) => {
+                let phone = self.open_phone(&stored)?;
+                Ok(Some(
+                    self.logged_in(account.id, appid, openid, phone, token),
+                ))
+            }
+            // The phone moved away (or the identity went) since the read: the rules decide.
+            Err(StoreError::Conflict) => Ok(None),
+            Err(other) => Err(other.into()),
+        }
     }
 
     /// The two shapes most logins with a verified phone have (a person never seen; an identity whose account holds

@@ -285,6 +285,13 @@ pub trait Store: Send + Sync + 'static {
         phone_hash: Option<&[u8]>,
     ) -> Result<Vec<Candidate>, StoreError>;
 
+    /// The identity `(appid, openid)` and its account, if the identity exists.
+    async fn identity(
+        &self,
+        appid: &str,
+        openid: &str,
+    ) -> Result<Option<SessionRecord>, StoreError>;
+
     /// Writes every step of the plan in one transaction, or nothing: [`StoreError::Conflict`] when a step did not
     /// find what it expects (a concurrent login got there first; decide again), [`StoreError::TicketGone`] when
     /// the ticket to consume is no longer live.

@@ -96,6 +96,16 @@ pub(super) fn link_candidates(
     )
 }
 
+/// An identity with its account (the columns of [`session`]).
+pub(super) fn identity(appid: &str, openid: &str) -> Query {
+    query(
+        "SELECT a.id, a.unionid, a.phone_enc, a.phone_hash, a.phone_appid, a.phone_openid, a.created_at, a.updated_at, \
+             i.id AS identity_id, i.appid, i.openid, i.created_at AS identity_created_at, i.updated_at AS identity_updated_at \
+         FROM identities i JOIN accounts a ON a.id = i.account_id WHERE i.appid = $1 AND i.openid = $2",
+        vec![text(appid), text(openid)],
+    )
+}
+
 /// A live session of `appid`, with its identity and account.
 pub(super) fn session(token_hash: &[u8; 32], now: UnixTime, appid: &str) -> Query {
     query(

@@ -67,6 +67,15 @@ impl<B: Backend> Store for SqlStore<B> {
         }
     }
 
+    async fn identity(
+        &self,
+        appid: &str,
+        openid: &str,
+    ) -> Result<Option<SessionRecord>, StoreError> {
+        self.one::<SessionRow, _>(queries::identity(appid, openid))
+            .await
+    }
+
     async fn apply(&self, plan: Plan) -> Result<(), StoreError> {
         self.db
             .write(queries::plan(&plan, B::DIALECT))

@@ -19,7 +19,7 @@
 //! still all or nothing.
 
 use super::StoreError;
-use super::backend::check;
+use super::backend::{bind, check};
 use super::queries::{Arg, Statement};
 use sqlx::{AssertSqlSafe, Connection, SqliteConnection, SqlitePool};
 use tokio::sync::{mpsc, oneshot};
@@ -122,6 +122,12 @@ async fn apply(
     conn: &mut SqliteConnection,
     statements: &[Statement],
 ) -> Result<Vec<u64>, StoreError> {
+    if let [statement] = statements {
+        // Nothing to combine: the driver's own row count, no RETURNING rows to build.
+        let done = bind(&statement.query).execute(&mut *conn).await?;
+        check(statement.expect, done.rows_affected())?;
+        return Ok(vec![done.rows_affected()]);
+    }
     let (sql, args) = combine(statements);
     let mut query = sqlx::query_as::<sqlx::Sqlite, (i64,)>(AssertSqlSafe(sql));
     for arg in &args {
