@@ -9,6 +9,7 @@
 
 pub mod apps;
 pub mod clock;
+mod land;
 pub mod link;
 mod ticket;
 
@@ -17,22 +18,19 @@ use crate::config::PhoneBinding;
 use crate::phone_crypto::{PhoneCipher, row_id};
 use crate::ratelimit::{Limit, RateLimiter};
 use crate::store::{
-    AccountId, IdentityRecord, NewTicket, Plan, QuickLogin, QuickOutcome, SessionRecord, Step,
-    Store, StoreError, StoredPhone, TicketReservation,
+    AccountId, IdentityRecord, NewTicket, SessionRecord, Store, StoredPhone, TicketReservation,
 };
 use crate::tokens::{SessionToken, Ticket};
 use apps::App;
 use clock::Clock;
-use link::{LinkPolicy, Linked, Refusal, Seen};
+use land::Landing;
+use link::LinkPolicy;
 use std::sync::Arc;
 use std::time::Duration;
 use weixin::{LoginCode, OpenId, PhoneCode, PhoneInfo, Session};
 
 /// How long a login ticket lives: as long as the phone code it waits for (WeChat: 5 minutes).
 pub const TICKET_TTL: Duration = Duration::from_secs(300);
-
-/// A decision is written at most this many times when concurrent logins keep changing what it was made on.
-const ATTEMPTS: usize = 3;
 
 /// Everything a login needs besides the request.
 pub struct Logins {
@@ -279,191 +277,6 @@ impl Logins {
         }
     }
 
-    /// Steps (2)–(4) of a login: read, decide, write a session; again on a conflict. With `ticket`, consuming it
-    /// is part of the same write.
-    async fn land(
-        &self,
-        app: &App,
-        openid: &str,
-        unionid: Option<&str>,
-        verified: Option<&PhoneInfo>,
-        ticket: Option<&Ticket>,
-    ) -> Result<LoggedIn, Landing> {
-        let appid = app.appid.as_str();
-        let phone = verified.map(|info| self.seal_phone(appid, openid, &info.phone.phone_number));
-        if let (Some(info), Some(phone)) = (verified, &phone) {
-            let quick = self.quick(appid, openid, unionid, phone, ticket).await?;
-            if let Some((account_id, token)) = quick {
-                let phone = info.phone.phone_number.clone();
-                return Ok(self.logged_in(account_id, appid, openid, phone, token));
-            }
-        } else if let Some(logged_in) = self.returning(appid, openid, unionid).await? {
-            return Ok(logged_in);
-        }
-        for attempt in 1..=ATTEMPTS {
-            let now = self.clock.now();
-            let candidates = self
-                .store
-                .link_candidates(
-                    appid,
-                    openid,
-                    unionid,
-                    phone.as_ref().map(|p| p.hash.as_slice()),
-                )
-                .await
-                .map_err(ApiError::from)?;
-            let seen = Seen {
-                appid,
-                openid,
-                unionid,
-                phone: phone.clone(),
-                subject: self.cipher.subject_hash(appid, openid),
-            };
-            let Linked { account, steps } =
-                match link::decide(&candidates, seen, self.policy.link, now) {
-                    Ok(linked) => linked,
-                    Err(Refusal::Unknown) => return Err(Landing::NeedsPhone),
-                    Err(Refusal::PhoneInUse) => return Err(ApiError::PhoneInUse.into()),
-                };
-            let Some(stored_phone) = account.phone.clone() else {
-                // Known, but the phone moved to another account: ask for one again.
-                return Err(Landing::NeedsPhone);
-            };
-            let token = SessionToken::generate();
-            let mut plan = Plan {
-                now,
-                steps: Vec::with_capacity(steps.len() + 2),
-            };
-            if let Some(ticket) = ticket {
-                plan.steps.push(Step::ConsumeTicket {
-                    ticket_hash: ticket.hash(),
-                });
-            }
-            plan.steps.extend(steps);
-            plan.steps.push(Step::Session {
-                appid: appid.to_owned(),
-                openid: openid.to_owned(),
-                token_hash: token.hash(),
-                expires_at: now + self.policy.session_ttl.as_secs() as i64,
-                require_phone: true,
-            });
-            match self.store.apply(plan).await {
-                Ok(()) => {
-                    let phone = match verified {
-                        Some(info) => info.phone.phone_number.clone(),
-                        None => self.open_phone(&stored_phone)?,
-                    };
-                    return Ok(self.logged_in(account.id, appid, openid, phone, token));
-                }
-                Err(StoreError::Conflict) if attempt < ATTEMPTS => {
-                    tracing::debug!(
-                        attempt,
-                        "a concurrent login changed these accounts; deciding again"
-                    );
-                }
-                Err(StoreError::TicketGone) => return Err(ApiError::TicketInvalid.into()),
-                Err(other) => return Err(ApiError::from(other).into()),
-            }
-        }
-        Err(ApiError::from(StoreError::Conflict).into())
-    }
-
-    /// A silent login of a returning identity whose account has a phone and agrees with the unionid WeChat sent (or
-    /// WeChat sent none): the rules would write nothing but a session ([`link::decide`]), so only the identity is
-    /// read, not every account the login might touch. `None`: another shape, nothing written.
-    async fn returning(
-        &self,
-        appid: &str,
-        openid: &str,
-        unionid: Option<&str>,
-    ) -> Result<Option<LoggedIn>, ApiError> {
-        let Some(found) = self.store.identity(appid, openid).await? else {
-            return Ok(None);
-        };
-        let account = found.account;
-        let unionid_agrees = unionid.is_none() || account.unionid.as_deref() == unionid;
-        let Some(stored) = account.phone.filter(|_| unionid_agrees) else {
-            return Ok(None);
-        };
-        let now = self.clock.now();
-        let token = SessionToken::generate();
-        let plan = Plan {
-            now,
-            steps: vec![Step::Session {
-                appid: appid.to_owned(),
-                openid: openid.to_owned(),
-                token_hash: token.hash(),
-                expires_at: now + self.policy.session_ttl.as_secs() as i64,
-                require_phone: true,
-            }],
-        };
-        match self.store.apply(plan).await {
-            Ok(()) => {
-                let phone = self.open_phone(&stored)?;
-                Ok(Some(
-                    self.logged_in(account.id, appid, openid, phone, token),
-                ))
-            }
-            // The phone moved away (or the identity went) since the read: the rules decide.
-            Err(StoreError::Conflict) => Ok(None),
-            Err(other) => Err(other.into()),
-        }
-    }
-
-    /// The two shapes most logins with a verified phone have (a person never seen; an identity whose account holds
-    /// this phone), in one write with no read before it. `None`: neither, nothing written; the rules decide.
-    async fn quick(
-        &self,
-        appid: &str,
-        openid: &str,
-        unionid: Option<&str>,
-        phone: &StoredPhone,
-        ticket: Option<&Ticket>,
-    ) -> Result<Option<(AccountId, SessionToken)>, ApiError> {
-        let now = self.clock.now();
-        let token = SessionToken::generate();
-        let login = QuickLogin {
-            new_account: AccountId::generate(),
-            appid: appid.to_owned(),
-            openid: openid.to_owned(),
-            unionid: unionid.map(str::to_owned),
-            phone: phone.clone(),
-            ticket_hash: ticket.map(Ticket::hash),
-            token_hash: token.hash(),
-            expires_at: now + self.policy.session_ttl.as_secs() as i64,
-        };
-        let new_account = login.new_account.clone();
-        match self.store.quick_login(login, now).await {
-            Ok(QuickOutcome::Created) => Ok(Some((new_account, token))),
-            Ok(QuickOutcome::Returning) => {
-                let session = self.store.session(&token.hash(), appid, now).await?;
-                let session = session.ok_or(ApiError::Internal)?;
-                Ok(Some((session.account.id, token)))
-            }
-            Ok(QuickOutcome::Neither) => Ok(None),
-            Err(StoreError::TicketGone) => Err(ApiError::TicketInvalid),
-            Err(other) => Err(other.into()),
-        }
-    }
-
-    fn logged_in(
-        &self,
-        account: AccountId,
-        appid: &str,
-        openid: &str,
-        phone: String,
-        token: SessionToken,
-    ) -> LoggedIn {
-        LoggedIn {
-            account_id: account,
-            appid: appid.to_owned(),
-            openid: openid.to_owned(),
-            phone,
-            token,
-            expires_in: self.policy.session_ttl,
-        }
-    }
-
     /// A phone sealed to the identity that verified it, with its lookup hash.
     fn seal_phone(&self, appid: &str, openid: &str, phone: &str) -> StoredPhone {
         StoredPhone {
@@ -523,27 +336,5 @@ impl Logins {
                 );
                 ApiError::WechatUnavailable
             })
-    }
-}
-
-/// Why [`Logins::land`] did not log in.
-enum Landing {
-    NeedsPhone,
-    Failed(ApiError),
-}
-
-impl From<ApiError> for Landing {
-    fn from(err: ApiError) -> Self {
-        Landing::Failed(err)
-    }
-}
-
-impl From<Landing> for ApiError {
-    fn from(landing: Landing) -> Self {
-        match landing {
-            // With a verified phone a login always lands somewhere; without one only `silent` calls `land`.
-            Landing::NeedsPhone => ApiError::Internal,
-            Landing::Failed(err) => err,
-        }
     }
 }

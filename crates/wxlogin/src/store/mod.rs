@@ -7,20 +7,22 @@
 //! identity per `(appid, openid)`, one account per unionid, one account per phone) are the last word: no
 //! interleaving of logins can give one phone to two accounts.
 //!
-//! Two backends with identical behaviour and the same SQL (`queries.rs`): [`SqliteStore`] (the default, a file
-//! under the data dir; writes are group-committed by `write_queue.rs`) and [`PgStore`] (several instances sharing
-//! one database). What differs between them is only how a statement reaches the database (`backend.rs`).
+//! Two backends with identical behaviour and the same SQL (`queries.rs`, `writes.rs`): [`SqliteStore`] (the
+//! default, a file under the data dir; writes are group-committed by `write_queue.rs`) and [`PgStore`] (several
+//! instances sharing one database). What differs between them is only how a statement reaches the database (the
+//! `Backend` trait in `sql_store.rs`).
 //!
 //! The store never sees secrets in the clear: phones arrive encrypted with a keyed lookup hash, session tokens
 //! and tickets as their SHA-256.
 
-mod backend;
 mod error;
 mod postgres;
 mod queries;
+mod rows;
 mod sql_store;
 mod sqlite;
 mod write_queue;
+mod writes;
 
 use std::sync::Arc;
 

@@ -13,9 +13,9 @@ use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::{AssertSqlSafe, Connection, Executor, PgConnection, PgPool};
 
 use super::StoreError;
-use super::backend::{Backend, Record, bind, bind_as, check};
 use super::queries::{Dialect, Query, Statement};
 use super::sql_store::SqlStore;
+use super::sql_store::{Backend, Record, bind, bind_as, check};
 
 static MIGRATOR: Migrator = sqlx::migrate!("./migrations/postgres");
 

@@ -1,14 +1,16 @@
-//! The [`Store`] trait, implemented once over a [`Backend`]: each method is a query from `queries.rs` and what
-//! its rows become.
+//! The [`Store`] trait, implemented once over a [`Backend`]: each method is a query from `queries.rs` (or a plan's
+//! statements from `writes.rs`) and what its rows become (`rows.rs`). A backend only runs statements: a query and
+//! its rows, or a write's statements in one transaction.
 
-use super::backend::{Backend, Record};
-use super::queries::{
-    self, AccountRow, AuditRow, CandidateRow, IdentityRow, SessionRow, Statement, TicketRow,
-};
+use super::queries::{self, Arg, Dialect, Expect, Query, Statement};
+use super::rows::{AccountRow, AuditRow, CandidateRow, IdentityRow, SessionRow, TicketRow};
+use super::writes;
 use super::{
     AccountId, AccountRecord, AuditRecord, Candidate, IdentityRecord, NewTicket, Plan, QuickLogin,
     QuickOutcome, SessionRecord, Store, StoreError, StoredPhone, TicketReservation, UnixTime,
 };
+use sqlx::postgres::PgRow;
+use sqlx::sqlite::SqliteRow;
 
 /// A store on one database.
 pub struct SqlStore<B> {
@@ -55,7 +57,7 @@ impl<B: Backend> Store for SqlStore<B> {
         login: QuickLogin,
         now: UnixTime,
     ) -> Result<QuickOutcome, StoreError> {
-        let statements = queries::quick_login(&login, now, B::DIALECT);
+        let statements = writes::quick_login(&login, now, B::DIALECT);
         let account_row = statements.len() - 3;
         match self.db.write(statements).await {
             Ok(rows) if rows[account_row] == 1 => Ok(QuickOutcome::Created),
@@ -78,7 +80,7 @@ impl<B: Backend> Store for SqlStore<B> {
 
     async fn apply(&self, plan: Plan) -> Result<(), StoreError> {
         self.db
-            .write(queries::plan(&plan, B::DIALECT))
+            .write(writes::plan(&plan, B::DIALECT))
             .await
             .map(drop)
     }
@@ -213,4 +215,94 @@ impl<B: Backend> Store for SqlStore<B> {
         let count: Option<(i64,)> = self.db.read_optional(queries::count_accounts()).await?;
         Ok(count.map_or(0, |(n,)| n))
     }
+}
+
+/// A row type both drivers can decode.
+pub trait Record:
+    for<'r> sqlx::FromRow<'r, SqliteRow> + for<'r> sqlx::FromRow<'r, PgRow> + Send + Unpin + 'static
+{
+}
+
+impl<T> Record for T where
+    T: for<'r> sqlx::FromRow<'r, SqliteRow>
+        + for<'r> sqlx::FromRow<'r, PgRow>
+        + Send
+        + Unpin
+        + 'static
+{
+}
+
+#[async_trait::async_trait]
+pub trait Backend: Send + Sync + 'static {
+    const DIALECT: Dialect;
+
+    /// A read (on SQLite: a reader connection, never waiting for the writer).
+    async fn read_optional<T: Record>(&self, query: Query) -> Result<Option<T>, StoreError>;
+
+    async fn read_all<T: Record>(&self, query: Query) -> Result<Vec<T>, StoreError>;
+
+    /// Runs the statements in one transaction and answers how many rows each changed; a statement whose row
+    /// count is not what it expects rolls all of them back (see [`check`]).
+    async fn write(&self, statements: Vec<Statement>) -> Result<Vec<u64>, StoreError>;
+
+    /// One write that answers a row (`UPDATE … RETURNING`).
+    async fn write_returning<T: Record>(&self, query: Query) -> Result<Option<T>, StoreError>;
+
+    async fn ping(&self) -> Result<(), StoreError>;
+}
+
+/// The error for a statement that changed `rows` rows, if that is not what it expects.
+pub(super) fn check(expect: Expect, rows: u64) -> Result<(), StoreError> {
+    match (expect, rows) {
+        (Expect::Any, _) | (_, 1) => Ok(()),
+        (Expect::OneElseConflict, _) => Err(StoreError::Conflict),
+        (Expect::OneElseTicketGone, _) => Err(StoreError::TicketGone),
+    }
+}
+
+/// Binds a query's arguments for driver `DB`. (The bounds say: every kind of [`Arg`] encodes for this driver.)
+pub(super) fn bind<'q, DB>(query: &'q Query) -> sqlx::query::Query<'q, DB, DB::Arguments>
+where
+    DB: sqlx::Database,
+    i64: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+    &'q str: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+    Option<&'q str>: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+    &'q [u8]: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+    Option<&'q [u8]>: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+{
+    let mut bound = sqlx::query::<DB>(query.sql);
+    for arg in &query.args {
+        bound = match arg {
+            Arg::Int(v) => bound.bind(*v),
+            Arg::Text(v) => bound.bind(v.as_str()),
+            Arg::OptText(v) => bound.bind(v.as_deref()),
+            Arg::Bytes(v) => bound.bind(v.as_slice()),
+            Arg::OptBytes(v) => bound.bind(v.as_deref()),
+        };
+    }
+    bound
+}
+
+/// Like [`bind`], decoding rows as `T`.
+pub(super) fn bind_as<'q, DB, T>(query: &'q Query) -> sqlx::query::QueryAs<'q, DB, T, DB::Arguments>
+where
+    DB: sqlx::Database,
+    T: for<'r> sqlx::FromRow<'r, DB::Row>,
+    i64: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+    &'q str: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+    Option<&'q str>: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+    &'q [u8]: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+    Option<&'q [u8]>: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+{
+    let mut bound = sqlx::query_as::<DB, T>(query.sql);
+    for arg in &query.args {
+        bound = match arg {
+            Arg::Int(v) => bound.bind(*v),
+            Arg::Text(v) => bound.bind(v.as_str()),
+            Arg::OptText(v) => bound.bind(v.as_deref()),
+            Arg::Bytes(v) => bound.bind(v.as_slice()),
+            Arg::OptBytes(v) => bound.bind(v.as_deref()),
+        };
+    }
+    bound
 }

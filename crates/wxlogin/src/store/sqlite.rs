@@ -17,9 +17,9 @@ use sqlx::migrate::Migrator;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 
 use super::StoreError;
-use super::backend::{Backend, Record, bind, bind_as};
 use super::queries::{Dialect, Query, Statement};
 use super::sql_store::SqlStore;
+use super::sql_store::{Backend, Record, bind, bind_as};
 use super::write_queue::WriteQueue;
 
 static MIGRATOR: Migrator = sqlx::migrate!("./migrations/sqlite");

@@ -19,8 +19,8 @@
 //! still all or nothing.
 
 use super::StoreError;
-use super::backend::{bind, check};
 use super::queries::{Arg, Statement};
+use super::sql_store::{bind, check};
 use sqlx::{AssertSqlSafe, Connection, SqliteConnection, SqlitePool};
 use tokio::sync::{mpsc, oneshot};
 

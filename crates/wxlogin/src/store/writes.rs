@@ -1,0 +1,213 @@
+//! The statements that write a plan's steps (and a quick login), each step's SQL beside the step it writes.
+
+use super::queries::{Arg, Dialect, Expect, Statement, bytes, query, text};
+use super::{Plan, QuickLogin, Step, UnixTime};
+
+/// The statements that write `plan`, in order.
+pub(super) fn plan(plan: &Plan, dialect: Dialect) -> Vec<Statement> {
+    let mut out = Vec::with_capacity(plan.steps.len() + 1);
+    for step in &plan.steps {
+        step_statements(step, plan.now, dialect, &mut out);
+    }
+    out
+}
+
+fn step_statements(step: &Step, now: UnixTime, dialect: Dialect, out: &mut Vec<Statement>) {
+    let one = |query| Statement {
+        query,
+        expect: Expect::OneElseConflict,
+    };
+    let any = |query| Statement {
+        query,
+        expect: Expect::Any,
+    };
+    match step {
+        Step::ConsumeTicket { ticket_hash } => out.push(Statement {
+            query: query(
+                "DELETE FROM login_tickets WHERE ticket_hash = $1 AND expires_at > $2",
+                vec![bytes(ticket_hash), Arg::Int(now)],
+            ),
+            expect: Expect::OneElseTicketGone,
+        }),
+        Step::CreateAccount { id, unionid, phone } => out.push(one(query(
+            "INSERT INTO accounts (id, unionid, phone_enc, phone_hash, phone_appid, phone_openid, created_at, updated_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $7)",
+            vec![
+                text(id.as_str()),
+                Arg::OptText(unionid.clone()),
+                Arg::OptBytes(phone.as_ref().map(|p| p.enc.clone())),
+                Arg::OptBytes(phone.as_ref().map(|p| p.hash.clone())),
+                Arg::OptText(phone.as_ref().map(|p| p.appid.clone())),
+                Arg::OptText(phone.as_ref().map(|p| p.openid.clone())),
+                Arg::Int(now),
+            ],
+        ))),
+        Step::CreateIdentity {
+            account,
+            appid,
+            openid,
+        } => out.push(one(query(
+            "INSERT INTO identities (account_id, appid, openid, created_at, updated_at) VALUES ($1, $2, $3, $4, $4)",
+            vec![text(account.as_str()), text(appid), text(openid), Arg::Int(now)],
+        ))),
+        Step::SetUnionid { account, unionid } => out.push(one(query(
+            "UPDATE accounts SET unionid = $2, updated_at = $3 WHERE id = $1 AND unionid IS NULL",
+            vec![text(account.as_str()), text(unionid), Arg::Int(now)],
+        ))),
+        Step::SetPhone { account, phone } => out.push(one(query(
+            "UPDATE accounts SET phone_enc = $2, phone_hash = $3, phone_appid = $4, phone_openid = $5, updated_at = $6 \
+             WHERE id = $1",
+            vec![
+                text(account.as_str()),
+                bytes(&phone.enc),
+                bytes(&phone.hash),
+                text(&phone.appid),
+                text(&phone.openid),
+                Arg::Int(now),
+            ],
+        ))),
+        Step::TakePhone { from, hash } => {
+            out.push(one(query(
+                "UPDATE accounts SET phone_enc = NULL, phone_hash = NULL, phone_appid = NULL, phone_openid = NULL, \
+                 updated_at = $3 WHERE id = $1 AND phone_hash = $2",
+                vec![text(from.as_str()), bytes(hash), Arg::Int(now)],
+            )));
+            out.push(any(query(
+                "DELETE FROM sessions WHERE identity_id IN (SELECT id FROM identities WHERE account_id = $1)",
+                vec![text(from.as_str())],
+            )));
+        }
+        Step::Merge { from, into } => {
+            out.push(any(query(
+                "UPDATE identities SET account_id = $2, updated_at = $3 WHERE account_id = $1",
+                vec![text(from.as_str()), text(into.as_str()), Arg::Int(now)],
+            )));
+            // Deleted before `into` takes its unionid or phone: both are unique.
+            out.push(one(query(
+                "DELETE FROM accounts WHERE id = $1",
+                vec![text(from.as_str())],
+            )));
+        }
+        Step::Session {
+            appid,
+            openid,
+            token_hash,
+            expires_at,
+            require_phone,
+        } => {
+            // PostgreSQL: FOR SHARE makes a concurrent phone move either wait for this session (and then end it)
+            // or be seen by it (and then no row: the login decides again). SQLite writes one at a time.
+            let sql = match (dialect, require_phone) {
+                (Dialect::Postgres, true) => {
+                    "INSERT INTO sessions (token_hash, identity_id, created_at, expires_at) \
+                     SELECT $1, i.id, $2, $3 FROM identities i JOIN accounts a ON a.id = i.account_id \
+                     WHERE i.appid = $4 AND i.openid = $5 AND a.phone_hash IS NOT NULL FOR SHARE OF a"
+                }
+                (Dialect::Sqlite, true) => {
+                    "INSERT INTO sessions (token_hash, identity_id, created_at, expires_at) \
+                     SELECT $1, i.id, $2, $3 FROM identities i JOIN accounts a ON a.id = i.account_id \
+                     WHERE i.appid = $4 AND i.openid = $5 AND a.phone_hash IS NOT NULL"
+                }
+                (_, false) => {
+                    "INSERT INTO sessions (token_hash, identity_id, created_at, expires_at) \
+                     SELECT $1, i.id, $2, $3 FROM identities i WHERE i.appid = $4 AND i.openid = $5"
+                }
+            };
+            out.push(one(query(
+                sql,
+                vec![
+                    bytes(token_hash),
+                    Arg::Int(now),
+                    Arg::Int(*expires_at),
+                    text(appid),
+                    text(openid),
+                ],
+            )));
+        }
+        Step::Audit(record) => out.push(any(query(
+            "INSERT INTO audit_log (at, event, account_id, other_account, appid, subject, reason) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7)",
+            vec![
+                Arg::Int(record.at),
+                Arg::Text(<&'static str>::from(record.event).to_owned()),
+                text(record.account_id.as_str()),
+                Arg::OptText(record.other_account.as_ref().map(|a| a.as_str().to_owned())),
+                Arg::OptText(record.appid.clone()),
+                Arg::OptBytes(record.subject.clone()),
+                Arg::OptText(record.reason.clone()),
+            ],
+        ))),
+    }
+}
+
+/// [`super::Store::quick_login`]: an account and identity only if nobody has the identity, the phone or the
+/// unionid; then a session only if the identity's account holds the phone (and the unionid, when WeChat sent one).
+/// The session statement must change one row, else nothing is written.
+pub(super) fn quick_login(login: &QuickLogin, now: UnixTime, dialect: Dialect) -> Vec<Statement> {
+    let mut out = Vec::with_capacity(4);
+    if let Some(ticket_hash) = &login.ticket_hash {
+        step_statements(
+            &Step::ConsumeTicket {
+                ticket_hash: *ticket_hash,
+            },
+            now,
+            dialect,
+            &mut out,
+        );
+    }
+    out.push(Statement::any(query(
+        "INSERT INTO accounts (id, unionid, phone_enc, phone_hash, phone_appid, phone_openid, created_at, updated_at) \
+         SELECT $1, $2, $3, $4, $5, $6, $7, $7 \
+         WHERE NOT EXISTS (SELECT 1 FROM identities WHERE appid = $5 AND openid = $6) \
+         AND NOT EXISTS (SELECT 1 FROM accounts WHERE phone_hash = $4) \
+         AND ($2 IS NULL OR NOT EXISTS (SELECT 1 FROM accounts WHERE unionid = $2))",
+        vec![
+            text(login.new_account.as_str()),
+            Arg::OptText(login.unionid.clone()),
+            bytes(&login.phone.enc),
+            bytes(&login.phone.hash),
+            text(&login.appid),
+            text(&login.openid),
+            Arg::Int(now),
+        ],
+    )));
+    out.push(Statement::any(query(
+        "INSERT INTO identities (account_id, appid, openid, created_at, updated_at) \
+         SELECT $1, $2, $3, $4, $4 WHERE EXISTS (SELECT 1 FROM accounts WHERE id = $1)",
+        vec![
+            text(login.new_account.as_str()),
+            text(&login.appid),
+            text(&login.openid),
+            Arg::Int(now),
+        ],
+    )));
+    let sql = match dialect {
+        Dialect::Postgres => {
+            "INSERT INTO sessions (token_hash, identity_id, created_at, expires_at) \
+             SELECT $1, i.id, $2, $3 FROM identities i JOIN accounts a ON a.id = i.account_id \
+             WHERE i.appid = $4 AND i.openid = $5 AND a.phone_hash = $6 AND (a.unionid = $7 OR $7 IS NULL) \
+             FOR SHARE OF a"
+        }
+        Dialect::Sqlite => {
+            "INSERT INTO sessions (token_hash, identity_id, created_at, expires_at) \
+             SELECT $1, i.id, $2, $3 FROM identities i JOIN accounts a ON a.id = i.account_id \
+             WHERE i.appid = $4 AND i.openid = $5 AND a.phone_hash = $6 AND (a.unionid = $7 OR $7 IS NULL)"
+        }
+    };
+    out.push(Statement {
+        query: query(
+            sql,
+            vec![
+                bytes(&login.token_hash),
+                Arg::Int(now),
+                Arg::Int(login.expires_at),
+                text(&login.appid),
+                text(&login.openid),
+                bytes(&login.phone.hash),
+                Arg::OptText(login.unionid.clone()),
+            ],
+        ),
+        expect: Expect::OneElseConflict,
+    });
+    out
+}
