@@ -125,8 +125,8 @@ pub async fn start(
         source,
     })?;
 
-    let (wechat_configs, sim, cipher) = match &settings.credentials {
-        None => {
+    let (wechat_configs, sim, cipher) = match settings.apps.as_slice() {
+        [] => {
             crate::private_file::create_dir(&settings.data_dir).map_err(StartError::DataDir)?;
             let sim_config =
                 crate::sandbox::load_or_create_config(&settings.data_dir.join("sandbox-app.json"))
@@ -153,16 +153,22 @@ pub async fn start(
             };
             (configs, Some(sim), cipher)
         }
-        Some(creds) => {
+        apps => {
             let key = settings.data_key.as_ref().ok_or_else(|| {
                 ConfigError("WXLOGIN_DATA_KEY (or --data-key) is required with real WeChat credentials: it encrypts phone numbers at rest. Generate one with: openssl rand -base64 32".into())
             })?;
             let cipher = PhoneCipher::from_base64(&key.0)?;
-            let mut config = weixin::Config::new(creds.appid.clone(), creds.secret.clone());
-            if let Some(url) = &settings.wechat_base_url {
-                config = config.with_base_url(url);
-            }
-            (vec![(config, None::<String>)], None, cipher)
+            let configs = apps
+                .iter()
+                .map(|app| {
+                    let mut config = weixin::Config::new(app.appid.clone(), app.secret.clone());
+                    if let Some(url) = &settings.wechat_base_url {
+                        config = config.with_base_url(url);
+                    }
+                    (config, app.name.clone())
+                })
+                .collect();
+            (configs, None, cipher)
         }
     };
     if settings.database_url.is_none() {
