@@ -122,6 +122,8 @@ test('a new user: launch → the phone button → 允许 → logged in with the 
       && /openid/.test(document.querySelector('#me-openid').textContent),
     mask(phone),
   );
+  // The account and the app the login landed on, as /api/v1/me answers them.
+  await page.waitForFunction(() => /账号 acc_[0-9a-f]{24} · 小程序 wx[0-9a-f]{16}/.test(document.querySelector('#me-account').textContent));
   const stored = await page.evaluate(() => JSON.stringify(Object.entries(localStorage)));
   assert.ok(stored.includes(mask(phone)), 'the masked phone is stored');
   assert.ok(!stored.includes(phone), 'the full phone number is never stored');

@@ -50,3 +50,16 @@ test('logout → the login page, waiting for a tap', async () => {
   expect(auth.getSession()).toBeNull();
   expect(env.wx.reLaunch).toHaveBeenCalledWith({ url: '/pages/login/login?loggedOut=1' });
 });
+
+test('shows the account and the app the login landed on, and how many apps the account is in', async () => {
+  expect(auth.getSession()).toMatchObject({ accountId: 'acc_o-carol', appid: 'wx00000000000000a1' });
+  const page = await open();
+  expect(page.querySelector('#me-account').dom.textContent).toBe('账号 acc_o-carol');
+  expect(page.querySelector('#me-app').dom.textContent).toBe('小程序 wx00000000000000a1 · 已关联 2 个小程序');
+});
+
+test('logout forgets the account and the app with the token', async () => {
+  await auth.logout();
+  expect(env.wx.getStorageSync('wxlogin.accountId')).toBeFalsy();
+  expect(env.wx.getStorageSync('wxlogin.appid')).toBeFalsy();
+});

@@ -7,7 +7,7 @@
 //             ticket to POST /api/v1/phone.
 //   'oneCall' the seed's flow: loginWithPhone(detail) sends wx.login's code and the phone code to POST /api/getPhone.
 //
-// Rules kept here: only the token and the MASKED phone are stored; no phone number (nor code, nor token) goes to the
+// Rules kept here: only the token, the MASKED phone and which account and app the login landed on are stored; no phone number (nor code, nor token) goes to the
 // console; every failure becomes one toast (showError), and the top-level flows never throw.
 const config = require('../config');
 
@@ -15,6 +15,8 @@ const STORAGE = {
   token: 'wxlogin.token',
   phone: 'wxlogin.phone', // masked: 138****8000
   expiresAt: 'wxlogin.expiresAt', // ms since the epoch
+  accountId: 'wxlogin.accountId', // acc_…: the person, the same in every app of the product
+  appid: 'wxlogin.appid', // the mini program the login landed on
 };
 
 // A ticket is treated as gone this long before the service's expiresIn, so a tap just before the end does not make
@@ -104,12 +106,16 @@ function saveSession(data) {
   wx.setStorageSync(STORAGE.token, data.token);
   wx.setStorageSync(STORAGE.phone, maskPhone(data.phone));
   wx.setStorageSync(STORAGE.expiresAt, Date.now() + Number(data.expiresIn || 0) * 1000);
+  wx.setStorageSync(STORAGE.accountId, data.accountId || '');
+  wx.setStorageSync(STORAGE.appid, data.appid || '');
 }
 
 function clearSession() {
   wx.removeStorageSync(STORAGE.token);
   wx.removeStorageSync(STORAGE.phone);
   wx.removeStorageSync(STORAGE.expiresAt);
+  wx.removeStorageSync(STORAGE.accountId);
+  wx.removeStorageSync(STORAGE.appid);
 }
 
 // The stored session, or null when there is none or it has expired.
@@ -117,7 +123,13 @@ function getSession() {
   const token = wx.getStorageSync(STORAGE.token);
   const expiresAt = Number(wx.getStorageSync(STORAGE.expiresAt) || 0);
   if (!token || (expiresAt && expiresAt <= Date.now())) return null;
-  return { token, phone: wx.getStorageSync(STORAGE.phone) || '', expiresAt };
+  return {
+    token,
+    phone: wx.getStorageSync(STORAGE.phone) || '',
+    expiresAt,
+    accountId: wx.getStorageSync(STORAGE.accountId) || '',
+    appid: wx.getStorageSync(STORAGE.appid) || '',
+  };
 }
 
 // --- wx calls as promises ----------------------------------------------------------------------------------

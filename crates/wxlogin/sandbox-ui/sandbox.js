@@ -128,11 +128,15 @@
     const session = state.auth.getSession();
     $('#me-phone').textContent = session ? session.phone : '';
     $('#me-openid').textContent = '';
+    $('#me-account').textContent = session && session.accountId ? `账号 ${session.accountId}` : '';
     setAppState('ok', '已登录');
     try {
       const me = await state.auth.fetchMe(); // as pages/index does on show
       $('#me-phone').textContent = me.phone;
       $('#me-openid').textContent = `openid ${me.openid || ''}`;
+      // Which account and app the login landed on: one account per person across the product's apps.
+      const apps = (me.identities || []).length;
+      $('#me-account').textContent = `账号 ${me.accountId || ''} · 小程序 ${me.appid || ''}${apps > 1 ? ` · 已关联 ${apps} 个小程序` : ''}`;
     } catch (err) {
       state.auth.showError(err);
     }

@@ -1,10 +1,14 @@
-// The page after login: the masked phone (from storage at once, then from GET /api/v1/me), change phone, logout.
+// The page after login: the masked phone, the account and the app the login landed on (from storage at once, then
+// from GET /api/v1/me, with the number of apps the account is linked in), change phone, logout.
 const auth = require('../../utils/auth');
 
 Page({
   data: {
     phone: '',
     openid: '',
+    accountId: '',
+    appid: '',
+    apps: 0,
     busy: false,
   },
 
@@ -14,14 +18,20 @@ Page({
       wx.reLaunch({ url: '/pages/login/login' });
       return undefined;
     }
-    this.setData({ phone: session.phone });
+    this.setData({ phone: session.phone, accountId: session.accountId, appid: session.appid });
     return this.refresh();
   },
 
   async refresh() {
     try {
       const me = await auth.fetchMe();
-      this.setData({ phone: me.phone, openid: me.openid || '' });
+      this.setData({
+        phone: me.phone,
+        openid: me.openid || '',
+        accountId: me.accountId || '',
+        appid: me.appid || '',
+        apps: (me.identities || []).length,
+      });
     } catch (err) {
       auth.showError(err);
       if (err.kind === 'unauthorized') wx.reLaunch({ url: '/pages/login/login' });

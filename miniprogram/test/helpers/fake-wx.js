@@ -26,11 +26,15 @@ function createService() {
   const calls = []; // {method, path, data, header}
   let n = 0;
 
+  const APPID = 'wx00000000000000a1';
+
   function session(openid) {
     n += 1;
     const token = `tok-${n}`;
     sessions.set(token, openid);
-    return { status: 'ok', phone: users.get(openid), openid, token, expiresIn: 2592000 };
+    return {
+      status: 'ok', accountId: `acc_${openid}`, appid: APPID, phone: users.get(openid), openid, token, expiresIn: 2592000,
+    };
   }
 
   function loginCodeOpenid(code) {
@@ -93,7 +97,14 @@ function createService() {
       const openid = bearer(header);
       if (!openid) return err(401, 2006, 'unauthorized', '请先登录');
       const p = users.get(openid);
-      return ok({ openid, unionid: `u-${openid}`, phone: `${p.slice(0, 3)}****${p.slice(-4)}` });
+      return ok({
+        accountId: `acc_${openid}`,
+        appid: APPID,
+        openid,
+        unionid: `u-${openid}`,
+        phone: `${p.slice(0, 3)}****${p.slice(-4)}`,
+        identities: [{ appid: APPID, openid }, { appid: 'wx00000000000000b2', openid: `${openid}-b` }],
+      });
     },
     'POST /api/v1/logout'({ header }) {
       const auth = ((header && header.Authorization) || '').replace(/^Bearer /, '');
