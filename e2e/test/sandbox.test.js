@@ -149,12 +149,56 @@ test('a new user: launch → the phone button → 允许 → logged in with the 
   assert.equal(await phoneCalls(), calls, 'getuserphonenumber calls unchanged');
 });
 
+test('the same person in the second app, created there: launched → logged in silently as the same account', async (t) => {
+  if (mock) {
+    t.skip('the mock server has one app');
+    return;
+  }
+  const apps = await api('GET', '/sandbox/v1/apps');
+  assert.ok(apps.length >= 2, 'the sandbox has two apps under one Open Platform account');
+  const phone = await freshPhone();
+
+  // In app 1: the phone button, once.
+  const first = await api('POST', '/sandbox/v1/users', { phoneNumber: phone, appid: apps[0].appid });
+  await pickUser(first);
+  await launch();
+  await page.click('#phone-button');
+  await page.waitForSelector('#sheet', { state: 'visible' });
+  await page.click('#sheet-allow');
+  await waitState('ok');
+  await page.waitForFunction((appid) => {
+    const text = document.querySelector('#me-account').textContent;
+    return /账号 acc_[0-9a-f]{24}/.test(text) && text.includes(appid);
+  }, apps[0].appid);
+  const account = (await page.textContent('#me-account')).match(/acc_[0-9a-f]{24}/)[0];
+
+  // In app 2, the same number, created on the page: WeChat gives the person the same unionid there.
+  await page.selectOption('#new-app', apps[1].appid);
+  await page.fill('#new-phone', phone);
+  await page.click('#create-user');
+  await page.waitForFunction(() => /^小程序 2 · /.test(
+    (document.querySelector('#user-select').selectedOptions[0] || {}).textContent || '',
+  ));
+  const calls = await phoneCalls();
+  const mark = requests.length;
+  await launch();
+  await waitState('ok');
+  await page.waitForFunction(([acc, appid]) => {
+    const text = document.querySelector('#me-account').textContent;
+    return text.includes(acc) && text.includes(appid) && text.includes('已关联 2 个小程序');
+  }, [account, apps[1].appid]);
+  const since = requests.slice(mark);
+  assert.ok(!since.includes('/api/v1/phone'), `no phone step in the second app: ${since.join(' ')}`);
+  assert.equal(await phoneCalls(), calls, 'no phone code spent in the second app');
+  await page.selectOption('#new-app', apps[0].appid);
+});
+
 test('another new user, created on the page: 拒绝 → the deny toast, no phone request', async () => {
   const phone = await freshPhone();
   await page.fill('#new-phone', phone);
   await page.click('#create-user');
   await page.waitForFunction(
-    (p) => document.querySelector('#user-select').selectedOptions[0].textContent.startsWith(p), phone);
+    (p) => document.querySelector('#user-select').selectedOptions[0].textContent.includes(` · ${p} · `), phone);
   await launch();
   await waitState('phone');
 

@@ -7,6 +7,7 @@
   const TEMPLATE_FILES = ['utils/auth.js']; // and what it requires (config.js)
 
   const state = {
+    apps: [], // [{appid, bound}]: the sandbox's mini programs (one Open Platform account)
     users: [],
     user: null, // the picked sandbox user: {openid, unionid, phoneNumber, …}
     auth: null, // utils/auth.js of the current launch
@@ -224,8 +225,30 @@
 
   // --- users, storage, stats --------------------------------------------------------------------------------
 
+  // "小程序 1", "小程序 2": which of the sandbox's apps a WeChat user belongs to.
+  function appLabel(appid) {
+    const i = state.apps.findIndex((a) => a.appid === appid);
+    return i < 0 ? appid : `小程序 ${i + 1}`;
+  }
+
   function userLabel(u) {
-    return `${u.phoneNumber} · ${u.openid}`;
+    return `${appLabel(u.appid)} · ${u.phoneNumber} · ${u.openid}`;
+  }
+
+  async function loadApps() {
+    try {
+      state.apps = await (await fetch('/sandbox/v1/apps')).json();
+    } catch (e) {
+      state.apps = [];
+    }
+    const sel = $('#new-app');
+    sel.innerHTML = '';
+    for (const a of state.apps) {
+      const o = document.createElement('option');
+      o.value = a.appid;
+      o.textContent = `${appLabel(a.appid)}（${a.appid}${a.bound ? '' : '，未绑定开放平台'}）`;
+      sel.append(o);
+    }
   }
 
   function renderUsers() {
@@ -268,7 +291,9 @@
       return;
     }
     try {
-      const user = await device.deviceCall('/sandbox/v1/users', { phoneNumber: phone }, '创建用户');
+      const body = { phoneNumber: phone };
+      if ($('#new-app').value) body.appid = $('#new-app').value;
+      const user = await device.deviceCall('/sandbox/v1/users', body, '创建用户');
       if (!state.users.some((u) => u.openid === user.openid)) state.users.push(user);
       renderUsers();
       $('#user-select').value = user.openid;
@@ -358,5 +383,5 @@
   }
 
   showScreen('idle');
-  loadUsers().then(renderStats);
+  loadApps().then(loadUsers).then(renderStats);
 })();

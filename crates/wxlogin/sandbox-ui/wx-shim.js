@@ -44,9 +44,14 @@
           : null;
         const url = new URL(opts.url, location.href);
         const entry = device.log({ kind: 'request', method, path: url.pathname, body: opts.data });
+        // WeChat's wx.request names the mini program in its Referer (servicewechat.com/{appid}/…); a page cannot set
+        // a Referer, so the shim sends the equivalent header the service also reads.
+        const user = device.user();
+        const headers = Object.assign({}, opts.header || {});
+        if (user && user.appid) headers['X-WX-AppId'] = user.appid;
         fetch(url, {
           method,
-          headers: opts.header || {},
+          headers,
           body: method === 'GET' || opts.data === undefined ? undefined : JSON.stringify(opts.data),
           signal: controller.signal,
         })

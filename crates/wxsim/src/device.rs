@@ -29,6 +29,7 @@ const MAX_ADVANCE: u64 = 100_000_000_000;
 
 pub(crate) fn router(sim: Simulator) -> Router {
     Router::new()
+        .route("/apps", get(list_apps))
         .route("/apps/{appid}/bind", post(bind_app))
         .route("/users", get(list_users).post(create_user))
         .route("/login-code", post(login_code))
@@ -113,6 +114,20 @@ async fn method_not_allowed() -> DeviceError {
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct NoFields {}
+
+/// `GET /apps`: the apps, in order, with whether each is bound (never a secret): what a sandbox page offers to run
+/// as.
+async fn list_apps(State(sim): State<Simulator>) -> Json<Vec<AppBinding>> {
+    Json(
+        sim.apps()
+            .into_iter()
+            .map(|app| AppBinding {
+                bound: sim.is_bound(&app.appid).unwrap_or(false),
+                appid: app.appid,
+            })
+            .collect(),
+    )
+}
 
 async fn bind_app(
     State(sim): State<Simulator>,

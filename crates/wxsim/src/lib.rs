@@ -16,6 +16,7 @@
 //! | `GET /users?appid=` | — | `{"users":[…]}` |
 //! | `POST /login-code` | `{"openid"}` | [`IssuedCode`] `{"code","expiresIn":300}` |
 //! | `POST /phone-code` | [`PhoneCodeRequest`] `{"openid","phoneNumber"?,"countryCode"?}` | [`IssuedCode`] |
+//! | `GET /apps` | — | `[{"appid","bound"}]`, in order (never a secret) |
 //! | `POST /apps/{appid}/bind` | none or `{}` | [`AppBinding`] `{"appid","bound":true}`; `404 unknown_app` |
 //! | `POST /batch` | [`BatchRequest`] | `{"items":[…]}` of [`BatchItem`] |
 //! | `GET`/`POST /clock` | `{"advanceSeconds"}` | `{"now"}` |

@@ -292,3 +292,23 @@ async fn a_phone_code_for_another_number_is_checked_like_a_new_user() {
         "a refused request mints nothing"
     );
 }
+
+#[tokio::test]
+async fn the_apps_are_listed_in_order_with_their_binding_and_no_secret() {
+    let (t, apps) = two_bound_one_unbound().await;
+    let (status, listed) = t.device("GET", "/apps", None).await;
+    assert_eq!(status, 200);
+    let expected: Vec<Value> = apps
+        .iter()
+        .zip([true, true, false])
+        .map(|(app, bound)| json!({ "appid": app.appid, "bound": bound }))
+        .collect();
+    assert_eq!(listed, Value::Array(expected));
+    assert!(!listed.to_string().contains(&apps[0].secret));
+    let (status, _) = t
+        .device("POST", &format!("/apps/{}/bind", apps[2].appid), None)
+        .await;
+    assert_eq!(status, 200);
+    let (_, listed) = t.device("GET", "/apps", None).await;
+    assert_eq!(listed[2]["bound"], true);
+}

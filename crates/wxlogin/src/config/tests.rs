@@ -320,7 +320,11 @@ fn apps_are_listed_with_inline_or_environment_secrets() {
 }
 
 /// A configuration, the environment it sees, and what its error must name.
-type BadCase = (ServeArgs, &'static [(&'static str, &'static str)], &'static [&'static str]);
+type BadCase = (
+    ServeArgs,
+    &'static [(&'static str, &'static str)],
+    &'static [&'static str],
+);
 
 #[test]
 fn a_bad_app_entry_is_named() {
