@@ -20,4 +20,9 @@ module.exports = {
 
   // wx.request timeout in milliseconds.
   requestTimeoutMs: 10000,
+
+  // Which mini program the login routes are for, sent as body `appid` when set. Leave it empty in a real mini
+  // program: WeChat's wx.request names the app in its Referer (servicewechat.com/{appid}/…), which the service reads.
+  // It is for a page that has no such Referer (a web-view, a test) talking to a service that serves several apps.
+  appid: '',
 };

@@ -16,11 +16,12 @@ function load({ openid = 'o-alice', flow = 'silent' } = {}) {
 
 // A new launch of the app on the same phone: fresh module state, same storage and service.
 function relaunch() {
-  const flow = config.loginFlow;
+  const { loginFlow, appid } = config;
   jest.resetModules();
   config = require('../config');
   config.baseUrl = BASE;
-  config.loginFlow = flow;
+  config.loginFlow = loginFlow;
+  config.appid = appid;
   auth = require('../utils/auth');
 }
 
@@ -343,6 +344,45 @@ describe('with a session', () => {
     expect(env.service.callsTo('/api/v1/logout')).toHaveLength(1);
     expect(auth.getSession()).toBeNull();
     expect(env.storage.size).toBe(0);
+  });
+});
+
+describe('the app and the account a login lands on', () => {
+  const APP2 = 'wx00000000000000b2';
+
+  test('the session keeps accountId and appid from the answer (not personal data); no appid sent', async () => {
+    env.service.users.set('o-alice', '13800138000');
+    await auth.launch();
+    expect(env.service.callsTo('/api/v1/login')[0].data).toEqual({ loginCode: expect.any(String) });
+    expect(env.storage.get(auth.STORAGE.accountId)).toBe('acc_o-alice');
+    expect(env.storage.get(auth.STORAGE.appid)).toBe('wx00000000000000a1');
+    expect(auth.getSession()).toMatchObject({ accountId: 'acc_o-alice', appid: 'wx00000000000000a1' });
+  });
+
+  test('config.appid goes in the body of every login route (login, phone with a ticket, change phone)', async () => {
+    config.appid = APP2;
+    expect(await auth.launch()).toEqual({ status: 'phone_required' });
+    await auth.loginWithPhone(allow('13912345678'));
+    await auth.changePhone(allow('13600002222'));
+    relaunch();
+    await auth.launch();
+
+    const bodies = ['/api/v1/login', '/api/v1/phone'].flatMap((path) => env.service.callsTo(path).map((c) => c.data));
+    expect(bodies).toHaveLength(4);
+    for (const body of bodies) expect(body.appid).toBe(APP2);
+    expect(auth.getSession()).toMatchObject({ accountId: 'acc_o-alice', appid: APP2 });
+    // Not on the routes that are not logins: the session already names its app.
+    await auth.fetchMe();
+    expect(env.service.callsTo('/api/v1/me')[0].data).toBeUndefined();
+  });
+
+  test("config.appid goes with the seed's one call too", async () => {
+    load({ flow: 'oneCall' });
+    config.appid = APP2;
+    await auth.loginWithPhone(allow('13912345678'));
+    const [call] = env.service.callsTo('/api/getPhone');
+    expect(call.data).toEqual({ phoneCode: 'pc:13912345678', loginCode: expect.any(String), appid: APP2 });
+    expect(auth.getSession()).toMatchObject({ appid: APP2 });
   });
 });
 

@@ -7,8 +7,9 @@
 //             ticket to POST /api/v1/phone.
 //   'oneCall' the seed's flow: loginWithPhone(detail) sends wx.login's code and the phone code to POST /api/getPhone.
 //
-// Rules kept here: only the token, the MASKED phone and which account and app the login landed on are stored; no phone number (nor code, nor token) goes to the
-// console; every failure becomes one toast (showError), and the top-level flows never throw.
+// Rules kept here: only the token, the MASKED phone and which account and app the login landed on are stored; no
+// phone number (nor code, nor token) goes to the console; every failure becomes one toast (showError), and the
+// top-level flows never throw.
 const config = require('../config');
 
 const STORAGE = {
@@ -181,6 +182,12 @@ function request(path, { method = 'POST', data, token } = {}) {
   });
 }
 
+// The body of a login route: `fields`, plus config.appid when one is set (otherwise the service tells the app by the
+// Referer WeChat sends, or serves only one).
+function loginBody(fields) {
+  return config.appid ? Object.assign({}, fields, { appid: config.appid }) : fields;
+}
+
 function isLoginCodeError(err) {
   return err instanceof AuthError && LOGIN_CODE_ERRORS.indexOf(err.error) >= 0;
 }
@@ -216,7 +223,7 @@ function sessionResult(data) {
 
 // wx.login → POST /api/v1/login. Resolves {status:'ok', phone} or {status:'phone_required'}; throws AuthError.
 async function silentLogin() {
-  const data = await withLoginCode((loginCode) => request('/api/v1/login', { data: { loginCode } }));
+  const data = await withLoginCode((loginCode) => request('/api/v1/login', { data: loginBody({ loginCode }) }));
   if (data.status === 'ok') return sessionResult(data);
   if (data.status === 'phone_required' && data.ticket) {
     // The service has no account for this WeChat user: a stored token is someone else's past, drop it.
@@ -271,18 +278,20 @@ async function bindPhoneWithTicket(phoneCode) {
     if (r.status === 'ok') return r;
   }
   try {
-    return sessionResult(await request('/api/v1/phone', { data: { phoneCode, ticket: ticket.value } }));
+    return sessionResult(await request('/api/v1/phone', { data: loginBody({ phoneCode, ticket: ticket.value }) }));
   } catch (err) {
     if (refreshed || !(err instanceof AuthError) || err.error !== 'ticket_invalid') throw err;
     const r = await silentLogin();
     if (r.status === 'ok') return r;
-    return sessionResult(await request('/api/v1/phone', { data: { phoneCode, ticket: ticket.value } }));
+    return sessionResult(await request('/api/v1/phone', { data: loginBody({ phoneCode, ticket: ticket.value }) }));
   }
 }
 
 // The seed's one call: POST /api/getPhone {phoneCode, loginCode}.
 async function loginOneCall(phoneCode) {
-  const data = await withLoginCode((loginCode) => request('/api/getPhone', { data: { phoneCode, loginCode } }));
+  const data = await withLoginCode(
+    (loginCode) => request('/api/getPhone', { data: loginBody({ phoneCode, loginCode }) }),
+  );
   return sessionResult(data);
 }
 
@@ -321,7 +330,8 @@ async function authorizedRequest(path, options = {}) {
   }
 }
 
-// GET /api/v1/me → {openid, unionid, phone (masked), createdAt, updatedAt}; refreshes the stored masked phone.
+// GET /api/v1/me → {accountId, appid, openid, unionid, phone (masked), identities, createdAt, updatedAt}; refreshes
+// the stored masked phone.
 async function fetchMe() {
   const me = await authorizedRequest('/api/v1/me', { method: 'GET' });
   wx.setStorageSync(STORAGE.phone, maskPhone(me.phone));
@@ -337,7 +347,7 @@ async function changePhone(detail) {
     const phoneCode = phoneCodeFrom(detail);
     const session = getSession();
     if (!session) throw new AuthError('unauthorized');
-    return sessionResult(await request('/api/v1/phone', { data: { phoneCode }, token: session.token }));
+    return sessionResult(await request('/api/v1/phone', { data: loginBody({ phoneCode }), token: session.token }));
   } catch (err) {
     if (isUnauthorized(err)) clearSession();
     showError(err);

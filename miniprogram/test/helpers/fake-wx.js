@@ -28,12 +28,13 @@ function createService() {
 
   const APPID = 'wx00000000000000a1';
 
-  function session(openid) {
+  // Like the service, a login lands on the app the body names, else on the one app this fake serves.
+  function session(openid, appid = APPID) {
     n += 1;
     const token = `tok-${n}`;
     sessions.set(token, openid);
     return {
-      status: 'ok', accountId: `acc_${openid}`, appid: APPID, phone: users.get(openid), openid, token, expiresIn: 2592000,
+      status: 'ok', accountId: `acc_${openid}`, appid, phone: users.get(openid), openid, token, expiresIn: 2592000,
     };
   }
 
@@ -64,7 +65,7 @@ function createService() {
     'POST /api/v1/login'({ data }) {
       const lc = loginCodeOpenid(data.loginCode);
       if (lc.error) return lc.error;
-      if (users.has(lc.openid)) return ok(session(lc.openid));
+      if (users.has(lc.openid)) return ok(session(lc.openid, data.appid));
       n += 1;
       const ticket = `ticket-${n}`;
       tickets.set(ticket, lc.openid);
@@ -81,7 +82,7 @@ function createService() {
       const pc = phoneOfCode(data.phoneCode);
       if (pc.error) return pc.error;
       users.set(openid, pc.phone);
-      return ok(session(openid));
+      return ok(session(openid, data.appid));
     },
     'POST /api/getPhone'({ data }) {
       const lc = loginCodeOpenid(data.loginCode);
@@ -89,7 +90,7 @@ function createService() {
       const pc = phoneOfCode(data.phoneCode);
       if (pc.error) return pc.error;
       users.set(lc.openid, pc.phone);
-      const s = session(lc.openid);
+      const s = session(lc.openid, data.appid);
       delete s.status;
       return ok(s);
     },
