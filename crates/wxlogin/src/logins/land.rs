@@ -74,13 +74,8 @@ impl Logins {
                 });
             }
             plan.steps.extend(steps);
-            plan.steps.push(Step::Session {
-                appid: appid.to_owned(),
-                openid: openid.to_owned(),
-                token_hash: token.hash(),
-                expires_at: now + self.policy.session_ttl.as_secs() as i64,
-                require_phone: true,
-            });
+            plan.steps
+                .push(self.session_step(appid, openid, &token, now));
             match self.store.apply(plan).await {
                 Ok(()) => {
                     let phone = match verified {
@@ -100,6 +95,17 @@ impl Logins {
             }
         }
         Err(ApiError::from(StoreError::Conflict).into())
+    }
+
+    /// The session a login ends with: for an account that still holds a phone when it is written.
+    fn session_step(&self, appid: &str, openid: &str, token: &SessionToken, now: i64) -> Step {
+        Step::Session {
+            appid: appid.to_owned(),
+            openid: openid.to_owned(),
+            token_hash: token.hash(),
+            expires_at: now + self.policy.session_ttl.as_secs() as i64,
+            require_phone: true,
+        }
     }
 
     /// A silent login of a returning identity whose account has a phone and agrees with the unionid WeChat sent (or
@@ -123,13 +129,7 @@ impl Logins {
         let token = SessionToken::generate();
         let plan = Plan {
             now,
-            steps: vec![Step::Session {
-                appid: appid.to_owned(),
-                openid: openid.to_owned(),
-                token_hash: token.hash(),
-                expires_at: now + self.policy.session_ttl.as_secs() as i64,
-                require_phone: true,
-            }],
+            steps: vec![self.session_step(appid, openid, &token, now)],
         };
         match self.store.apply(plan).await {
             Ok(()) => {
