@@ -129,7 +129,11 @@ impl Logins {
         let token = SessionToken::generate();
         let plan = Plan {
             now,
-            steps: vec![self.session_step(appid, openid, &token, now)],
+            steps: vec![Step::SessionOf {
+                identity: found.identity.id,
+                token_hash: token.hash(),
+                expires_at: now + self.policy.session_ttl.as_secs() as i64,
+            }],
         };
         match self.store.apply(plan).await {
             Ok(()) => {

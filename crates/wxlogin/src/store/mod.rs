@@ -235,6 +235,13 @@ pub enum Step {
         expires_at: UnixTime,
         require_phone: bool,
     },
+    /// A session for an identity just read (by its id: no lookup by appid and openid), whose account must still
+    /// hold a phone. The silent login of a returning user writes only this.
+    SessionOf {
+        identity: IdentityId,
+        token_hash: [u8; 32],
+        expires_at: UnixTime,
+    },
     Audit(AuditRecord),
 }
 

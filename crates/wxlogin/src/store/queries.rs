@@ -48,12 +48,22 @@ impl Statement {
             expect: Expect::Any,
         }
     }
+
+    /// A statement whose row count the caller reads.
+    pub(super) fn counted(query: Query) -> Self {
+        Self {
+            query,
+            expect: Expect::Counted,
+        }
+    }
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Expect {
-    /// Any number of rows.
+    /// Any number of rows, and nobody asks how many.
     Any,
+    /// Any number of rows; the caller reads how many.
+    Counted,
     /// Exactly one row; none means another login changed what the plan was decided on.
     OneElseConflict,
     /// Exactly one row; none means the ticket is no longer live.
@@ -253,9 +263,6 @@ pub(super) fn purge(now: UnixTime) -> Vec<Statement> {
         "DELETE FROM login_tickets WHERE expires_at <= $1",
     ]
     .into_iter()
-    .map(|sql| Statement {
-        query: query(sql, vec![Arg::Int(now)]),
-        expect: Expect::Any,
-    })
+    .map(|sql| Statement::counted(query(sql, vec![Arg::Int(now)])))
     .collect()
 }

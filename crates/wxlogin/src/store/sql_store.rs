@@ -2,7 +2,7 @@
 //! statements from `writes.rs`) and what its rows become (`rows.rs`). A backend only runs statements: a query and
 //! its rows, or a write's statements in one transaction.
 
-use super::queries::{self, Arg, Dialect, Expect, Query, Statement};
+use super::queries::{self, Dialect, Expect, Query, Statement};
 use super::rows::{AccountRow, AuditRow, CandidateRow, IdentityRow, SessionRow, TicketRow};
 use super::writes;
 use super::{
@@ -241,8 +241,9 @@ pub trait Backend: Send + Sync + 'static {
 
     async fn read_all<T: Record>(&self, query: Query) -> Result<Vec<T>, StoreError>;
 
-    /// Runs the statements in one transaction and answers how many rows each changed; a statement whose row
-    /// count is not what it expects rolls all of them back (see [`check`]).
+    /// Runs the statements in one transaction and answers how many rows each changed (an `Expect::Any`
+    /// statement's count is unspecified: SQLite's write queue does not count them); a statement whose row count
+    /// is not what it expects rolls all of them back (see [`check`]).
     async fn write(&self, statements: Vec<Statement>) -> Result<Vec<u64>, StoreError>;
 
     /// One write that answers a row (`UPDATE … RETURNING`).
@@ -254,11 +255,29 @@ pub trait Backend: Send + Sync + 'static {
 /// The error for a statement that changed `rows` rows, if that is not what it expects.
 pub(super) fn check(expect: Expect, rows: u64) -> Result<(), StoreError> {
     match (expect, rows) {
-        (Expect::Any, _) | (_, 1) => Ok(()),
+        (Expect::Any | Expect::Counted, _) | (_, 1) => Ok(()),
         (Expect::OneElseConflict, _) => Err(StoreError::Conflict),
         (Expect::OneElseTicketGone, _) => Err(StoreError::TicketGone),
     }
 }
+
+/// Binds each [`queries::Arg`] of `$args` (an iterator of `&Arg`) to the sqlx query `$query`, in order.
+macro_rules! bind_args {
+    ($query:expr, $args:expr) => {{
+        let mut bound = $query;
+        for arg in $args {
+            bound = match arg {
+                $crate::store::queries::Arg::Int(v) => bound.bind(*v),
+                $crate::store::queries::Arg::Text(v) => bound.bind(v.as_str()),
+                $crate::store::queries::Arg::OptText(v) => bound.bind(v.as_deref()),
+                $crate::store::queries::Arg::Bytes(v) => bound.bind(v.as_slice()),
+                $crate::store::queries::Arg::OptBytes(v) => bound.bind(v.as_deref()),
+            };
+        }
+        bound
+    }};
+}
+pub(super) use bind_args;
 
 /// Binds a query's arguments for driver `DB`. (The bounds say: every kind of [`Arg`] encodes for this driver.)
 pub(super) fn bind<'q, DB>(query: &'q Query) -> sqlx::query::Query<'q, DB, DB::Arguments>
@@ -270,17 +289,7 @@ where
     &'q [u8]: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
     Option<&'q [u8]>: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
 {
-    let mut bound = sqlx::query::<DB>(query.sql);
-    for arg in &query.args {
-        bound = match arg {
-            Arg::Int(v) => bound.bind(*v),
-            Arg::Text(v) => bound.bind(v.as_str()),
-            Arg::OptText(v) => bound.bind(v.as_deref()),
-            Arg::Bytes(v) => bound.bind(v.as_slice()),
-            Arg::OptBytes(v) => bound.bind(v.as_deref()),
-        };
-    }
-    bound
+    bind_args!(sqlx::query::<DB>(query.sql), &query.args)
 }
 
 /// Like [`bind`], decoding rows as `T`.
@@ -294,15 +303,5 @@ where
     &'q [u8]: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
     Option<&'q [u8]>: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
 {
-    let mut bound = sqlx::query_as::<DB, T>(query.sql);
-    for arg in &query.args {
-        bound = match arg {
-            Arg::Int(v) => bound.bind(*v),
-            Arg::Text(v) => bound.bind(v.as_str()),
-            Arg::OptText(v) => bound.bind(v.as_deref()),
-            Arg::Bytes(v) => bound.bind(v.as_slice()),
-            Arg::OptBytes(v) => bound.bind(v.as_deref()),
-        };
-    }
-    bound
+    bind_args!(sqlx::query_as::<DB, T>(query.sql), &query.args)
 }

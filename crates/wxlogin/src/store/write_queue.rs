@@ -10,18 +10,20 @@
 //!
 //! Each write's statements also go to SQLite as one multi-statement query: sqlx's SQLite driver runs a query on the
 //! connection's own thread, and every round trip to it is a pair of thread switches, which profiling showed to be
-//! most of a new account's cost when each statement went alone. Each statement ends in `RETURNING <its index>`, so
-//! the rows that come back still say how many rows each statement changed, and each is checked against what it
-//! expects.
+//! most of a new account's cost when each statement went alone. Each statement whose row count matters is followed
+//! by `SELECT <its index>, changes()`, so the rows that come back still say how many rows it changed, and it is
+//! checked against what it expects. (`RETURNING` would say the same, but SQLite builds a temporary table for it.)
 //!
 //! If anything in a batch fails (an error, or a statement that did not find what it expects), the batch is rolled
 //! back and each write is retried alone in its own transaction, so one write never fails another, and each is
 //! still all or nothing.
 
 use super::StoreError;
-use super::queries::{Arg, Statement};
-use super::sql_store::{bind, check};
+use super::queries::{Expect, Statement};
+use super::sql_store::{bind, bind_args, check};
 use sqlx::{AssertSqlSafe, Connection, SqliteConnection, SqlitePool};
+use std::collections::HashMap;
+use std::sync::Arc;
 use tokio::sync::{mpsc, oneshot};
 
 /// The most writes one transaction takes.
@@ -72,10 +74,11 @@ fn stopped() -> StoreError {
 
 async fn run(writer: SqlitePool, mut queue: mpsc::Receiver<Write>) {
     let mut batch = Vec::with_capacity(MAX_BATCH);
+    let mut combined = Combined::default();
     while queue.recv_many(&mut batch, MAX_BATCH).await > 0 {
         let writes = std::mem::take(&mut batch);
         if writes.len() > 1 {
-            match write_batch(&writer, &writes).await {
+            match write_batch(&writer, &writes, &mut combined).await {
                 Ok(rows) => {
                     for (write, rows) in writes.into_iter().zip(rows) {
                         // A caller that went away (request cancelled) no longer needs the answer.
@@ -89,18 +92,22 @@ async fn run(writer: SqlitePool, mut queue: mpsc::Receiver<Write>) {
             }
         }
         for write in writes {
-            let outcome = write_alone(&writer, &write.statements).await;
+            let outcome = write_alone(&writer, &write.statements, &mut combined).await;
             let _ = write.reply.send(outcome);
         }
     }
 }
 
-async fn write_batch(writer: &SqlitePool, writes: &[Write]) -> Result<Vec<Vec<u64>>, StoreError> {
+async fn write_batch(
+    writer: &SqlitePool,
+    writes: &[Write],
+    combined: &mut Combined,
+) -> Result<Vec<Vec<u64>>, StoreError> {
     let mut conn = writer.acquire().await?;
     let mut tx = conn.begin_with("BEGIN IMMEDIATE").await?;
     let mut rows = Vec::with_capacity(writes.len());
     for write in writes {
-        rows.push(apply(&mut tx, &write.statements).await?);
+        rows.push(apply(&mut tx, &write.statements, combined).await?);
     }
     tx.commit().await?;
     Ok(rows)
@@ -109,10 +116,11 @@ async fn write_batch(writer: &SqlitePool, writes: &[Write]) -> Result<Vec<Vec<u6
 async fn write_alone(
     writer: &SqlitePool,
     statements: &[Statement],
+    combined: &mut Combined,
 ) -> Result<Vec<u64>, StoreError> {
     let mut conn = writer.acquire().await?;
     let mut tx = conn.begin_with("BEGIN IMMEDIATE").await?;
-    let rows = apply(&mut tx, statements).await?;
+    let rows = apply(&mut tx, statements, combined).await?;
     tx.commit().await?;
     Ok(rows)
 }
@@ -121,29 +129,27 @@ async fn write_alone(
 async fn apply(
     conn: &mut SqliteConnection,
     statements: &[Statement],
+    combined: &mut Combined,
 ) -> Result<Vec<u64>, StoreError> {
     if let [statement] = statements {
-        // Nothing to combine: the driver's own row count, no RETURNING rows to build.
+        // Nothing to combine: the driver's own row count.
         let done = bind(&statement.query).execute(&mut *conn).await?;
         check(statement.expect, done.rows_affected())?;
         return Ok(vec![done.rows_affected()]);
     }
-    let (sql, args) = combine(statements);
-    let mut query = sqlx::query_as::<sqlx::Sqlite, (i64,)>(AssertSqlSafe(sql));
-    for arg in &args {
-        query = match arg {
-            Arg::Int(v) => query.bind(*v),
-            Arg::Text(v) => query.bind(v.as_str()),
-            Arg::OptText(v) => query.bind(v.as_deref()),
-            Arg::Bytes(v) => query.bind(v.as_slice()),
-            Arg::OptBytes(v) => query.bind(v.as_deref()),
-        };
-    }
-    let returned = query.fetch_all(&mut *conn).await?;
+    let sql = combined.sql(statements);
+    let query = sqlx::query_as::<sqlx::Sqlite, (i64, i64)>(AssertSqlSafe(sql));
+    let query = bind_args!(
+        query,
+        statements
+            .iter()
+            .flat_map(|statement| &statement.query.args)
+    );
+    // Only the statements whose count is checked report it (`SELECT <index>, changes()`); the others' stay 0.
     let mut rows = vec![0u64; statements.len()];
-    for (index,) in returned {
+    for (index, changed) in query.fetch_all(&mut *conn).await? {
         if let Some(count) = usize::try_from(index).ok().and_then(|i| rows.get_mut(i)) {
-            *count += 1;
+            *count = u64::try_from(changed).unwrap_or(0);
         }
     }
     for (statement, changed) in statements.iter().zip(&rows) {
@@ -152,17 +158,49 @@ async fn apply(
     Ok(rows)
 }
 
-/// The statements as one query: each statement's `$N` moved past the parameters of the ones before it (sqlx binds
-/// `$N` across all statements of a query on SQLite), and `RETURNING <index>` appended.
-fn combine(statements: &[Statement]) -> (String, Vec<Arg>) {
-    let mut sql = String::new();
-    let mut args = Vec::new();
-    for (index, statement) in statements.iter().enumerate() {
-        renumber(statement.query.sql, args.len(), &mut sql);
-        sql.push_str(&format!(" RETURNING {index};\n"));
-        args.extend(statement.query.args.iter().cloned());
+/// The combined SQL of each shape of write seen (a shape: its statements' SQL, in order), built once: the
+/// shapes are the few kinds of login, and building the text was a visible share of a login's cost.
+#[derive(Default)]
+struct Combined {
+    shapes: HashMap<Vec<(usize, bool)>, Arc<str>>,
+}
+
+/// More shapes than any plan makes; past it, SQL is built each time rather than kept.
+const SHAPES_MAX: usize = 256;
+
+impl Combined {
+    fn sql(&mut self, statements: &[Statement]) -> Arc<str> {
+        // A statement's SQL is a `&'static str`: its address names it.
+        let shape: Vec<(usize, bool)> = statements
+            .iter()
+            .map(|s| (s.query.sql.as_ptr() as usize, s.expect != Expect::Any))
+            .collect();
+        if let Some(sql) = self.shapes.get(&shape) {
+            return sql.clone();
+        }
+        let sql: Arc<str> = Arc::from(combine(statements));
+        if self.shapes.len() < SHAPES_MAX {
+            self.shapes.insert(shape, sql.clone());
+        }
+        sql
     }
-    (sql, args)
+}
+
+/// The statements as one query: each statement's `$N` moved past the parameters of the ones before it (sqlx binds
+/// `$N` across all statements of a query on SQLite), and after each statement whose row count is checked, a
+/// `SELECT <its index>, changes()`.
+fn combine(statements: &[Statement]) -> String {
+    let mut sql = String::new();
+    let mut offset = 0;
+    for (index, statement) in statements.iter().enumerate() {
+        renumber(statement.query.sql, offset, &mut sql);
+        sql.push_str(";\n");
+        if statement.expect != Expect::Any {
+            sql.push_str(&format!("SELECT {index}, changes();\n"));
+        }
+        offset += statement.query.args.len();
+    }
+    sql
 }
 
 fn renumber(sql: &str, offset: usize, out: &mut String) {
@@ -186,25 +224,29 @@ fn renumber(sql: &str, offset: usize, out: &mut String) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::queries::{Expect, Query};
+    use crate::store::queries::{Arg, Query};
 
     #[test]
     fn statements_combine_with_their_parameters_renumbered() {
-        let statement = |sql, args| Statement {
+        let statement = |sql, args, expect| Statement {
             query: Query { sql, args },
-            expect: Expect::Any,
+            expect,
         };
-        let (sql, args) = combine(&[
+        let sql = combine(&[
             statement(
                 "UPDATE t SET a = $2 WHERE id = $1",
                 vec![Arg::Int(1), Arg::Int(2)],
+                Expect::Any,
             ),
-            statement("DELETE FROM u WHERE x = $1 AND y = $1", vec![Arg::Int(3)]),
+            statement(
+                "DELETE FROM u WHERE x = $1 AND y = $1",
+                vec![Arg::Int(3)],
+                Expect::OneElseConflict,
+            ),
         ]);
         assert_eq!(
             sql,
-            "UPDATE t SET a = $2 WHERE id = $1 RETURNING 0;\nDELETE FROM u WHERE x = $3 AND y = $3 RETURNING 1;\n"
+            "UPDATE t SET a = $2 WHERE id = $1;\nDELETE FROM u WHERE x = $3 AND y = $3;\nSELECT 1, changes();\n"
         );
-        assert_eq!(args.len(), 3);
     }
 }

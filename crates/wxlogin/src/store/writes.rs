@@ -124,6 +124,33 @@ fn step_statements(step: &Step, now: UnixTime, dialect: Dialect, out: &mut Vec<S
                 ],
             )));
         }
+        Step::SessionOf {
+            identity,
+            token_hash,
+            expires_at,
+        } => {
+            let sql = match dialect {
+                Dialect::Postgres => {
+                    "INSERT INTO sessions (token_hash, identity_id, created_at, expires_at) \
+                     SELECT $1, i.id, $2, $3 FROM identities i JOIN accounts a ON a.id = i.account_id \
+                     WHERE i.id = $4 AND a.phone_hash IS NOT NULL FOR SHARE OF a"
+                }
+                Dialect::Sqlite => {
+                    "INSERT INTO sessions (token_hash, identity_id, created_at, expires_at) \
+                     SELECT $1, i.id, $2, $3 FROM identities i JOIN accounts a ON a.id = i.account_id \
+                     WHERE i.id = $4 AND a.phone_hash IS NOT NULL"
+                }
+            };
+            out.push(one(query(
+                sql,
+                vec![
+                    bytes(token_hash),
+                    Arg::Int(now),
+                    Arg::Int(*expires_at),
+                    Arg::Int(identity.0),
+                ],
+            )));
+        }
         Step::Audit(record) => out.push(any(query(
             "INSERT INTO audit_log (at, event, account_id, other_account, appid, subject, reason) \
              VALUES ($1, $2, $3, $4, $5, $6, $7)",
@@ -155,7 +182,8 @@ pub(super) fn quick_login(login: &QuickLogin, now: UnixTime, dialect: Dialect) -
             &mut out,
         );
     }
-    out.push(Statement::any(query(
+    // Counted: one row means a new account (and identity) was created.
+    out.push(Statement::counted(query(
         "INSERT INTO accounts (id, unionid, phone_enc, phone_hash, phone_appid, phone_openid, created_at, updated_at) \
          SELECT $1, $2, $3, $4, $5, $6, $7, $7 \
          WHERE NOT EXISTS (SELECT 1 FROM identities WHERE appid = $5 AND openid = $6) \

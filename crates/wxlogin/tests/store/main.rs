@@ -90,6 +90,7 @@ store_cases! {
         take_phone_moves_the_phone_and_ends_the_losers_sessions,
         merge_moves_identities_and_their_sessions,
         audit_events_come_back_in_order,
+        a_session_by_identity_id_needs_the_phone_still_there,
         // tickets.rs
         a_ticket_is_reserved_for_one_request,
         refused_phone_codes_spend_a_ticket_at_the_cap,

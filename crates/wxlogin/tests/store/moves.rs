@@ -196,3 +196,46 @@ pub async fn audit_events_come_back_in_order(store: Arc<dyn Store>) {
     assert_eq!(store.audit(&c).await.unwrap(), [records[3].clone()]);
     assert_eq!(store.audit(&AccountId::generate()).await.unwrap(), []);
 }
+
+/// A returning identity's session, written by its id (`SessionOf`): only while its account holds a phone. Once a
+/// move took the phone, the session is a conflict and nothing is written (the login decides again).
+pub async fn a_session_by_identity_id_needs_the_phone_still_there(store: Arc<dyn Store>) {
+    let store = &*store;
+    let (a, _) = signup(store, APPID, "oa", None, Some(1)).await;
+    let identity = store
+        .identity(APPID, "oa")
+        .await
+        .unwrap()
+        .unwrap()
+        .identity
+        .id;
+    let session_of = |token_hash| Step::SessionOf {
+        identity,
+        token_hash,
+        expires_at: NOW + SESSION_TTL,
+    };
+    let kept = token();
+    apply(store, NOW, vec![session_of(kept)]).await.unwrap();
+    assert_eq!(session_account(store, &kept, APPID).await, Some(a.clone()));
+
+    let (b, _) = signup(store, APPID, "ob", None, None).await;
+    let take = vec![
+        Step::TakePhone {
+            from: a.clone(),
+            hash: phone_hash(1),
+        },
+        set_phone(&b, 1, APPID, "ob"),
+    ];
+    apply(store, NOW, take).await.unwrap();
+    let refused = token();
+    assert!(matches!(
+        apply(store, NOW, vec![session_of(refused)]).await,
+        Err(StoreError::Conflict)
+    ));
+    assert_eq!(session_account(store, &refused, APPID).await, None);
+    assert_eq!(
+        session_account(store, &kept, APPID).await,
+        None,
+        "the move ended it"
+    );
+}
