@@ -1,6 +1,6 @@
 //! Assembly: from [`Settings`] to a listening service, in sandbox or production mode, with graceful shutdown.
 
-use crate::api::{self, state::AppState};
+use crate::api::{self, edge::AppState};
 use crate::config::{ConfigError, PhoneBinding, Settings};
 use crate::logins::apps::{App, Apps};
 use crate::logins::clock::{Clock, SystemClock};

@@ -1,14 +1,15 @@
 //! The logged-in user's routes, and health checks.
 
-use super::answers::{Empty, MeAnswer, Success};
-use super::auth;
+use super::edge::{self, AppState, Empty, Success};
 use super::error::ApiError;
-use super::state::AppState;
+use crate::logins::Me;
 use axum::Json;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
+use serde::Serialize;
 use serde_json::{Value, json};
 use std::sync::Arc;
+use utoipa::ToSchema;
 
 /// `GET /api/v1/me`: the account behind the session, phone masked, with its identities.
 #[utoipa::path(get, path = "/api/v1/me", tag = "account", security(("session" = [])),
@@ -17,7 +18,7 @@ pub async fn me(
     State(state): State<Arc<AppState>>,
     headers: HeaderMap,
 ) -> Result<Json<Success<MeAnswer>>, ApiError> {
-    let token = auth::required(&headers)?;
+    let token = edge::required_bearer(&headers)?;
     let app = state.app(&headers, None)?;
     let me = state.logins.me(app, &token).await?;
     Ok(Success::new(MeAnswer::from(me)))
@@ -30,7 +31,7 @@ pub async fn logout(
     State(state): State<Arc<AppState>>,
     headers: HeaderMap,
 ) -> Result<Json<Success<Empty>>, ApiError> {
-    let token = auth::required(&headers)?;
+    let token = edge::required_bearer(&headers)?;
     let app = state.app(&headers, None)?;
     state.logins.logout(app, &token).await?;
     Ok(Success::new(Empty {}))
@@ -93,4 +94,52 @@ pub async fn metrics() -> impl axum::response::IntoResponse {
         )],
         handle.render(),
     )
+}
+
+// ---- answers ----
+
+/// One WeChat user of the account in one app.
+#[derive(Serialize, ToSchema)]
+pub struct IdentityAnswer {
+    pub appid: String,
+    pub openid: String,
+}
+
+/// `/api/v1/me`.
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct MeAnswer {
+    pub account_id: String,
+    /// The app and WeChat user of this session.
+    pub appid: String,
+    pub openid: String,
+    pub unionid: Option<String>,
+    /// Masked (`138****8000`); `null` after the phone moved to another account.
+    pub phone: Option<String>,
+    pub identities: Vec<IdentityAnswer>,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+impl From<Me> for MeAnswer {
+    fn from(me: Me) -> Self {
+        let account = me.session.account;
+        Self {
+            account_id: account.id.as_str().to_owned(),
+            appid: me.session.identity.appid,
+            openid: me.session.identity.openid,
+            unionid: account.unionid,
+            phone: me.phone.as_deref().map(weixin::mask_phone),
+            identities: me
+                .identities
+                .into_iter()
+                .map(|i| IdentityAnswer {
+                    appid: i.appid,
+                    openid: i.openid,
+                })
+                .collect(),
+            created_at: account.created_at,
+            updated_at: account.updated_at,
+        }
+    }
 }

@@ -1,18 +1,16 @@
-//! The login routes: HTTP in, a call to the login core ([`crate::logins`]), HTTP out.
+//! The login routes: HTTP in, a call to the login core ([`crate::logins`]), HTTP out; and their bodies as the
+//! OpenAPI document describes them.
 
-use super::answers::{LoginAnswer, PhoneRequiredAnswer, SessionAnswer, Success};
-use super::auth;
-use super::body::JsonObject;
-use super::client::ClientIp;
+use super::edge::{self, AppState, ClientIp, JsonObject, Success};
 use super::error::{ApiError, FieldProblem};
-use super::requests::{GetPhoneRequest, LoginRequest, PhoneRequest};
-use super::state::AppState;
-use crate::logins::Silent;
+use crate::logins::{LoggedIn, Silent};
 use crate::tokens::Ticket;
 use axum::Json;
 use axum::extract::State;
 use axum::http::HeaderMap;
+use serde::Serialize;
 use std::sync::Arc;
+use utoipa::ToSchema;
 use weixin::{LoginCode, PhoneCode};
 
 /// `POST /api/getPhone {phoneCode, loginCode, appid?}`: the seed's one call.
@@ -73,7 +71,7 @@ pub async fn phone(
     body: JsonObject,
 ) -> Result<Json<Success<SessionAnswer>>, ApiError> {
     let phone_code: PhoneCode = body.required("phoneCode")?;
-    let bearer = auth::bearer(&headers)?;
+    let bearer = edge::bearer(&headers)?;
     let ticket = match bearer {
         Some(_) => None,
         // A ticket of the wrong shape is as stale as an expired one: the client's remedy is the same (log in
@@ -98,4 +96,113 @@ pub async fn phone(
         (None, None) => return Err(ApiError::field("ticket", FieldProblem::Missing)),
     };
     Ok(Success::new(SessionAnswer::v1(logged_in)))
+}
+
+// ---- answers ----
+
+/// A logged-in user: a new session on an account.
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct SessionAnswer {
+    /// `"ok"` on the v1 routes; absent on `/api/getPhone`, whose answer stays exactly the seed's.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<String>, nullable = false)]
+    pub status: Option<&'static str>,
+    pub account_id: String,
+    pub appid: String,
+    /// WeChat's `phoneNumber`.
+    pub phone: String,
+    pub openid: String,
+    pub token: String,
+    pub expires_in: u64,
+}
+
+impl SessionAnswer {
+    pub fn v1(logged_in: LoggedIn) -> Self {
+        Self::with_status(Some("ok"), logged_in)
+    }
+
+    /// The seed's answer has no status field.
+    pub fn seed(logged_in: LoggedIn) -> Self {
+        Self::with_status(None, logged_in)
+    }
+
+    fn with_status(status: Option<&'static str>, l: LoggedIn) -> Self {
+        Self {
+            status,
+            account_id: l.account_id.as_str().to_owned(),
+            appid: l.appid,
+            phone: l.phone,
+            openid: l.openid,
+            token: l.token.expose().to_owned(),
+            expires_in: l.expires_in.as_secs(),
+        }
+    }
+}
+
+/// `/api/v1/login` for someone we cannot log in yet.
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct PhoneRequiredAnswer {
+    /// `"phone_required"`.
+    #[schema(value_type = String)]
+    pub status: &'static str,
+    pub ticket: String,
+    pub expires_in: u64,
+}
+
+/// `/api/v1/login`: logged in, or the phone step comes next.
+#[derive(Serialize, ToSchema)]
+#[serde(untagged)]
+pub enum LoginAnswer {
+    LoggedIn(SessionAnswer),
+    PhoneRequired(PhoneRequiredAnswer),
+}
+
+// ---- request bodies ----
+//
+// As the OpenAPI document describes them. Parsing itself happens field by field (`edge::JsonObject`, so every
+// problem names its field); these types state the same limits: codes are 1–256 printable ASCII characters without
+// spaces (`weixin`'s code types), tickets are exactly what we mint.
+
+/// Schemas with an `appid` property, which the running service narrows to the apps it serves.
+pub const WITH_APPID: &[&str] = &["GetPhoneRequest", "LoginRequest", "PhoneRequest"];
+
+/// `/api/getPhone`.
+#[derive(ToSchema, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+#[allow(dead_code)]
+pub struct GetPhoneRequest {
+    /// From `wx.login()`.
+    #[schema(min_length = 1, max_length = 256, pattern = r"^[!-~]+$")]
+    login_code: String,
+    /// From the getPhoneNumber button.
+    #[schema(min_length = 1, max_length = 256, pattern = r"^[!-~]+$")]
+    phone_code: String,
+    /// The app; else `X-WX-AppId`, WeChat's Referer, or the only app.
+    appid: Option<String>,
+}
+
+/// `/api/v1/login`.
+#[derive(ToSchema, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+#[allow(dead_code)]
+pub struct LoginRequest {
+    #[schema(min_length = 1, max_length = 256, pattern = r"^[!-~]+$")]
+    login_code: String,
+    appid: Option<String>,
+}
+
+/// `/api/v1/phone`.
+#[derive(ToSchema, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+#[allow(dead_code)]
+pub struct PhoneRequest {
+    #[schema(min_length = 1, max_length = 256, pattern = r"^[!-~]+$")]
+    phone_code: String,
+    /// From `/api/v1/login`'s `phone_required` answer. Not needed with `Authorization: Bearer` (changing the
+    /// phone of a logged-in account).
+    #[schema(pattern = r"^wxt_[A-Za-z0-9_-]{43}$")]
+    ticket: String,
+    appid: Option<String>,
 }

@@ -2,24 +2,19 @@
 //! wrong method, panic).
 
 mod account;
-pub mod answers;
-mod auth;
-pub mod body;
-pub mod client;
 pub mod drain;
+pub mod edge;
 pub mod error;
 mod login;
 pub mod openapi;
-mod requests;
-pub mod state;
 
 use axum::Router;
 use axum::extract::{DefaultBodyLimit, MatchedPath, Request};
 use axum::http::{HeaderValue, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
+use edge::AppState;
 use error::{ApiError, ErrorId};
-use state::AppState;
 use std::sync::Arc;
 use std::time::Instant;
 use tower_http::set_header::SetResponseHeaderLayer;
@@ -57,7 +52,7 @@ pub fn routes(state: Arc<AppState>) -> Router {
     router
         .layer(axum::Extension(doc))
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
-        .layer(DefaultBodyLimit::max(body::BODY_LIMIT))
+        .layer(DefaultBodyLimit::max(edge::BODY_LIMIT))
         .with_state(state)
 }
 

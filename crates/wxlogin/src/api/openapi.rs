@@ -3,7 +3,6 @@
 //! what every route shares (the error answers) are added here.
 
 use super::error::ApiError;
-use super::requests;
 use crate::logins::apps::Apps;
 use utoipa::openapi::path::{Operation, ParameterBuilder, ParameterIn};
 use utoipa::openapi::response::{ResponseBuilder, ResponsesBuilder};
@@ -66,7 +65,7 @@ pub fn finish(mut doc: OpenApi, apps: &Apps) -> OpenApi {
         }
     }
     if let Some(components) = doc.components.as_mut() {
-        for name in requests::WITH_APPID {
+        for name in super::login::WITH_APPID {
             if let Some(RefOr::T(Schema::Object(object))) = components.schemas.get_mut(*name)
                 && let Some(RefOr::T(Schema::Object(appid))) = object.properties.get_mut("appid")
             {

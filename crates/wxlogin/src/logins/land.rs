@@ -1,12 +1,16 @@
 //! Steps (2)–(4) of every login: read what the login touches, decide with the linking rules, write one plan —
-//! and the two shortcuts for the shapes in which the rules would write nothing but a session.
+//! and the two shortcuts for the shapes in which the rules would write nothing but a session. Also the guard of a
+//! login ticket reserved by one `/api/v1/phone` request ([`Held`]).
 
 use super::apps::App;
 use super::link::{self, Linked, Refusal, Seen};
 use super::{LoggedIn, Logins};
 use crate::api::error::ApiError;
-use crate::store::{AccountId, Plan, QuickLogin, QuickOutcome, Step, StoreError, StoredPhone};
+use crate::store::{
+    AccountId, Plan, QuickLogin, QuickOutcome, Step, Store, StoreError, StoredPhone,
+};
 use crate::tokens::{SessionToken, Ticket};
+use std::sync::Arc;
 use weixin::PhoneInfo;
 
 /// A decision is written at most this many times when concurrent logins keep changing what it was made on.
@@ -221,6 +225,63 @@ impl From<Landing> for ApiError {
             // With a verified phone a login always lands somewhere; without one only `silent` calls `land`.
             Landing::NeedsPhone => ApiError::Internal,
             Landing::Failed(err) => err,
+        }
+    }
+}
+
+// ---- a reserved ticket ----
+
+/// Released when the phone step fails (counting WeChat's refusals of the code against the ticket), and also when
+/// the request is dropped halfway (the client went away, the request timed out): then in a task of its own, so
+/// the ticket does not stay held until its reservation runs out.
+pub(super) struct Held {
+    store: Arc<dyn Store>,
+    hash: [u8; 32],
+    armed: bool,
+}
+
+impl Held {
+    pub(super) fn new(store: Arc<dyn Store>, hash: [u8; 32]) -> Self {
+        Self {
+            store,
+            hash,
+            armed: true,
+        }
+    }
+
+    /// The ticket was consumed with the login.
+    pub(super) fn disarm(mut self) {
+        self.armed = false;
+    }
+
+    /// Gives the ticket back after `err`. Only a code WeChat refused counts against the ticket (up to `cap`); an
+    /// outage or a busy WeChat does not.
+    pub(super) async fn release(mut self, err: &ApiError, cap: Option<u32>) {
+        self.armed = false;
+        let refused = matches!(
+            err,
+            ApiError::PhoneCodeInvalid | ApiError::PhoneCodeMismatch
+        );
+        match self.store.release_ticket(&self.hash, refused, cap).await {
+            Ok(true) => tracing::info!("ticket spent: too many refused phone codes"),
+            Ok(false) => {}
+            Err(e) => {
+                tracing::warn!(error = %e, "releasing a ticket failed; it frees itself when its reservation ends")
+            }
+        }
+    }
+}
+
+impl Drop for Held {
+    fn drop(&mut self) {
+        // No runtime left (the process is ending): the reservation runs out by itself.
+        if let (true, Ok(runtime)) = (self.armed, tokio::runtime::Handle::try_current()) {
+            let (store, hash) = (self.store.clone(), self.hash);
+            runtime.spawn(async move {
+                if let Err(e) = store.release_ticket(&hash, false, None).await {
+                    tracing::warn!(error = %e, "releasing an abandoned ticket failed");
+                }
+            });
         }
     }
 }

@@ -11,7 +11,6 @@ pub mod apps;
 pub mod clock;
 mod land;
 pub mod link;
-mod ticket;
 
 use crate::api::error::{ApiError, Exchange};
 use crate::config::PhoneBinding;
@@ -179,7 +178,7 @@ impl Logins {
             TicketReservation::InUse => return Err(ApiError::TicketInUse),
             TicketReservation::Invalid => return Err(ApiError::TicketInvalid),
         };
-        let held = ticket::Held::new(self.store.clone(), ticket.hash());
+        let held = land::Held::new(self.store.clone(), ticket.hash());
         let openid = OpenId::parse(record.openid.clone()).map_err(|_| ApiError::Internal)?;
         let exchange = async {
             self.limit(Limit::OpenId, openid.as_str()).await?;

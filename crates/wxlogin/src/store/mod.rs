@@ -8,7 +8,7 @@
 //! interleaving of logins can give one phone to two accounts.
 //!
 //! Two backends with identical behaviour and the same SQL (`queries.rs`, `writes.rs`): [`SqliteStore`] (the
-//! default, a file under the data dir; writes are group-committed by `write_queue.rs`) and [`PgStore`] (several
+//! default, a file under the data dir; writes are group-committed by a write queue in `sqlite.rs`) and [`PgStore`] (several
 //! instances sharing one database). What differs between them is only how a statement reaches the database (the
 //! `Backend` trait in `sql_store.rs`).
 //!
@@ -21,7 +21,6 @@ mod queries;
 mod rows;
 mod sql_store;
 mod sqlite;
-mod write_queue;
 mod writes;
 
 use std::sync::Arc;

@@ -11,16 +11,18 @@ use std::path::Path;
 use std::str::FromStr;
 use std::time::Duration;
 
-use sqlx::SqlitePool;
+use sqlx::{AssertSqlSafe, Connection, SqliteConnection, SqlitePool};
+use std::collections::HashMap;
+use std::sync::Arc;
+use tokio::sync::{mpsc, oneshot};
 
 use sqlx::migrate::Migrator;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 
 use super::StoreError;
-use super::queries::{Dialect, Query, Statement};
+use super::queries::{Dialect, Expect, Query, Statement};
 use super::sql_store::SqlStore;
-use super::sql_store::{Backend, Record, bind, bind_as};
-use super::write_queue::WriteQueue;
+use super::sql_store::{Backend, Record, bind, bind_args, bind_as, check};
 
 static MIGRATOR: Migrator = sqlx::migrate!("./migrations/sqlite");
 
@@ -164,4 +166,251 @@ fn prepare_file(path: &Path) -> std::io::Result<()> {
         std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))?;
     }
     Ok(())
+}
+
+// ---- the write queue ----
+//
+// Group commit for SQLite: a small queue of writes, committed together.
+//
+// Profiling the login benchmark showed the SQLite write path at three quarters of a login's cost
+// (bench/results/profile.md): every statement is a round trip to the connection's own thread (sqlx's SQLite
+// driver), and every commit appends each page it touched to the WAL. So writes go through one queue: a task takes
+// whatever is waiting (up to [`MAX_BATCH`]) and writes it in one `BEGIN IMMEDIATE … COMMIT`. Pages that
+// consecutive logins share (table leaves, the sequential indexes) are written once per batch. Under light load a
+// batch is one write; nobody waits for a batch to fill. A caller is answered only after the commit that holds its
+// write.
+//
+// Each write's statements also go to SQLite as one multi-statement query: sqlx's SQLite driver runs a query on the
+// connection's own thread, and every round trip to it is a pair of thread switches, which profiling showed to be
+// most of a new account's cost when each statement went alone. Each statement whose row count matters is followed
+// by `SELECT <its index>, changes()`, so the rows that come back still say how many rows it changed, and it is
+// checked against what it expects. (`RETURNING` would say the same, but SQLite builds a temporary table for it.)
+//
+// If anything in a batch fails (an error, or a statement that did not find what it expects), the batch is rolled
+// back and each write is retried alone in its own transaction, so one write never fails another, and each is
+// still all or nothing.
+
+/// The most writes one transaction takes.
+const MAX_BATCH: usize = 64;
+/// Writes waiting beyond this make callers wait to enqueue (back-pressure instead of unbounded memory).
+const QUEUE: usize = 4096;
+
+struct Write {
+    statements: Vec<Statement>,
+    reply: oneshot::Sender<Result<Vec<u64>, StoreError>>,
+}
+
+/// The queue and the task that drains it; the task stops when the store is dropped.
+pub(super) struct WriteQueue {
+    queue: mpsc::Sender<Write>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for WriteQueue {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+impl WriteQueue {
+    pub(super) fn start(writer: SqlitePool) -> Self {
+        let (queue, rx) = mpsc::channel(QUEUE);
+        Self {
+            queue,
+            task: tokio::spawn(run(writer, rx)),
+        }
+    }
+
+    /// Queues the statements of one write and waits for their commit; answers the rows each changed.
+    pub(super) async fn submit(&self, statements: Vec<Statement>) -> Result<Vec<u64>, StoreError> {
+        let (reply, answer) = oneshot::channel();
+        self.queue
+            .send(Write { statements, reply })
+            .await
+            .map_err(|_| stopped())?;
+        answer.await.map_err(|_| stopped())?
+    }
+}
+
+fn stopped() -> StoreError {
+    StoreError::Unavailable(sqlx::Error::PoolClosed)
+}
+
+async fn run(writer: SqlitePool, mut queue: mpsc::Receiver<Write>) {
+    let mut batch = Vec::with_capacity(MAX_BATCH);
+    let mut combined = Combined::default();
+    while queue.recv_many(&mut batch, MAX_BATCH).await > 0 {
+        let writes = std::mem::take(&mut batch);
+        if writes.len() > 1 {
+            match write_batch(&writer, &writes, &mut combined).await {
+                Ok(rows) => {
+                    for (write, rows) in writes.into_iter().zip(rows) {
+                        // A caller that went away (request cancelled) no longer needs the answer.
+                        let _ = write.reply.send(Ok(rows));
+                    }
+                    continue;
+                }
+                Err(err) => {
+                    tracing::debug!(error = %err, writes = writes.len(), "batched write failed; retrying each alone")
+                }
+            }
+        }
+        for write in writes {
+            let outcome = write_alone(&writer, &write.statements, &mut combined).await;
+            let _ = write.reply.send(outcome);
+        }
+    }
+}
+
+async fn write_batch(
+    writer: &SqlitePool,
+    writes: &[Write],
+    combined: &mut Combined,
+) -> Result<Vec<Vec<u64>>, StoreError> {
+    let mut conn = writer.acquire().await?;
+    let mut tx = conn.begin_with("BEGIN IMMEDIATE").await?;
+    let mut rows = Vec::with_capacity(writes.len());
+    for write in writes {
+        rows.push(apply(&mut tx, &write.statements, combined).await?);
+    }
+    tx.commit().await?;
+    Ok(rows)
+}
+
+async fn write_alone(
+    writer: &SqlitePool,
+    statements: &[Statement],
+    combined: &mut Combined,
+) -> Result<Vec<u64>, StoreError> {
+    let mut conn = writer.acquire().await?;
+    let mut tx = conn.begin_with("BEGIN IMMEDIATE").await?;
+    let rows = apply(&mut tx, statements, combined).await?;
+    tx.commit().await?;
+    Ok(rows)
+}
+
+/// Runs one write's statements in one round trip and checks each statement's row count.
+async fn apply(
+    conn: &mut SqliteConnection,
+    statements: &[Statement],
+    combined: &mut Combined,
+) -> Result<Vec<u64>, StoreError> {
+    if let [statement] = statements {
+        // Nothing to combine: the driver's own row count.
+        let done = bind(&statement.query).execute(&mut *conn).await?;
+        check(statement.expect, done.rows_affected())?;
+        return Ok(vec![done.rows_affected()]);
+    }
+    let sql = combined.sql(statements);
+    let query = sqlx::query_as::<sqlx::Sqlite, (i64, i64)>(AssertSqlSafe(sql));
+    let query = bind_args!(
+        query,
+        statements
+            .iter()
+            .flat_map(|statement| &statement.query.args)
+    );
+    // Only the statements whose count is checked report it (`SELECT <index>, changes()`); the others' stay 0.
+    let mut rows = vec![0u64; statements.len()];
+    for (index, changed) in query.fetch_all(&mut *conn).await? {
+        if let Some(count) = usize::try_from(index).ok().and_then(|i| rows.get_mut(i)) {
+            *count = u64::try_from(changed).unwrap_or(0);
+        }
+    }
+    for (statement, changed) in statements.iter().zip(&rows) {
+        check(statement.expect, *changed)?;
+    }
+    Ok(rows)
+}
+
+/// The combined SQL of each shape of write seen (a shape: its statements' SQL, in order), built once: the
+/// shapes are the few kinds of login, and building the text was a visible share of a login's cost.
+#[derive(Default)]
+struct Combined {
+    shapes: HashMap<Vec<(usize, bool)>, Arc<str>>,
+}
+
+/// More shapes than any plan makes; past it, SQL is built each time rather than kept.
+const SHAPES_MAX: usize = 256;
+
+impl Combined {
+    fn sql(&mut self, statements: &[Statement]) -> Arc<str> {
+        // A statement's SQL is a `&'static str`: its address names it.
+        let shape: Vec<(usize, bool)> = statements
+            .iter()
+            .map(|s| (s.query.sql.as_ptr() as usize, s.expect != Expect::Any))
+            .collect();
+        if let Some(sql) = self.shapes.get(&shape) {
+            return sql.clone();
+        }
+        let sql: Arc<str> = Arc::from(combine(statements));
+        if self.shapes.len() < SHAPES_MAX {
+            self.shapes.insert(shape, sql.clone());
+        }
+        sql
+    }
+}
+
+/// The statements as one query: each statement's `$N` moved past the parameters of the ones before it (sqlx binds
+/// `$N` across all statements of a query on SQLite), and after each statement whose row count is checked, a
+/// `SELECT <its index>, changes()`.
+fn combine(statements: &[Statement]) -> String {
+    let mut sql = String::new();
+    let mut offset = 0;
+    for (index, statement) in statements.iter().enumerate() {
+        renumber(statement.query.sql, offset, &mut sql);
+        sql.push_str(";\n");
+        if statement.expect != Expect::Any {
+            sql.push_str(&format!("SELECT {index}, changes();\n"));
+        }
+        offset += statement.query.args.len();
+    }
+    sql
+}
+
+fn renumber(sql: &str, offset: usize, out: &mut String) {
+    let mut chars = sql.chars().peekable();
+    while let Some(c) = chars.next() {
+        out.push(c);
+        if c != '$' {
+            continue;
+        }
+        let mut digits = String::new();
+        while let Some(d) = chars.next_if(char::is_ascii_digit) {
+            digits.push(d);
+        }
+        match digits.parse::<usize>() {
+            Ok(n) => out.push_str(&(n + offset).to_string()),
+            Err(_) => out.push_str(&digits),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::queries::{Arg, Query};
+
+    #[test]
+    fn statements_combine_with_their_parameters_renumbered() {
+        let statement = |sql, args, expect| Statement {
+            query: Query { sql, args },
+            expect,
+        };
+        let sql = combine(&[
+            statement(
+                "UPDATE t SET a = $2 WHERE id = $1",
+                vec![Arg::Int(1), Arg::Int(2)],
+                Expect::Any,
+            ),
+            statement(
+                "DELETE FROM u WHERE x = $1 AND y = $1",
+                vec![Arg::Int(3)],
+                Expect::OneElseConflict,
+            ),
+        ]);
+        assert_eq!(
+            sql,
+            "UPDATE t SET a = $2 WHERE id = $1;\nDELETE FROM u WHERE x = $3 AND y = $3;\nSELECT 1, changes();\n"
+        );
+    }
 }

@@ -168,7 +168,7 @@ fn step_statements(step: &Step, now: UnixTime, dialect: Dialect, out: &mut Vec<S
 }
 
 /// [`super::Store::quick_login`]: an account and identity only if nobody has the identity, the phone or the
-/// unionid; then a session only if the identity's account holds the phone (and the unionid, when WeChat sent one).
+/// unionid (the last two are unique: the insert does nothing rather than fail); then a session only if the identity's account holds the phone (and the unionid, when WeChat sent one).
 /// The session statement must change one row, else nothing is written.
 pub(super) fn quick_login(login: &QuickLogin, now: UnixTime, dialect: Dialect) -> Vec<Statement> {
     let mut out = Vec::with_capacity(4);
@@ -187,8 +187,7 @@ pub(super) fn quick_login(login: &QuickLogin, now: UnixTime, dialect: Dialect) -
         "INSERT INTO accounts (id, unionid, phone_enc, phone_hash, phone_appid, phone_openid, created_at, updated_at) \
          SELECT $1, $2, $3, $4, $5, $6, $7, $7 \
          WHERE NOT EXISTS (SELECT 1 FROM identities WHERE appid = $5 AND openid = $6) \
-         AND NOT EXISTS (SELECT 1 FROM accounts WHERE phone_hash = $4) \
-         AND ($2 IS NULL OR NOT EXISTS (SELECT 1 FROM accounts WHERE unionid = $2))",
+         ON CONFLICT DO NOTHING",
         vec![
             text(login.new_account.as_str()),
             Arg::OptText(login.unionid.clone()),
