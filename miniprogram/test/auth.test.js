@@ -354,6 +354,7 @@ describe('the app and the account a login lands on', () => {
     env.service.users.set('o-alice', '13800138000');
     await auth.launch();
     expect(env.service.callsTo('/api/v1/login')[0].data).toEqual({ loginCode: expect.any(String) });
+    expect(env.service.callsTo('/api/v1/login')[0].header['X-WX-AppId']).toBeUndefined();
     expect(env.storage.get(auth.STORAGE.accountId)).toBe('acc_o-alice');
     expect(env.storage.get(auth.STORAGE.appid)).toBe('wx00000000000000a1');
     expect(auth.getSession()).toMatchObject({ accountId: 'acc_o-alice', appid: 'wx00000000000000a1' });
@@ -371,9 +372,15 @@ describe('the app and the account a login lands on', () => {
     expect(bodies).toHaveLength(4);
     for (const body of bodies) expect(body.appid).toBe(APP2);
     expect(auth.getSession()).toMatchObject({ accountId: 'acc_o-alice', appid: APP2 });
-    // Not on the routes that are not logins: the session already names its app.
+    // The routes that are not logins have no body: the header names the app (a service with several apps needs
+    // one), on every call.
     await auth.fetchMe();
-    expect(env.service.callsTo('/api/v1/me')[0].data).toBeUndefined();
+    await auth.logout();
+    const me = env.service.callsTo('/api/v1/me')[0];
+    const logout = env.service.callsTo('/api/v1/logout')[0];
+    expect(me.data).toBeUndefined();
+    for (const call of [me, logout]) expect(call.header['X-WX-AppId']).toBe(APP2);
+    for (const call of env.service.callsTo('/api/v1/login')) expect(call.header['X-WX-AppId']).toBe(APP2);
   });
 
   test("config.appid goes with the seed's one call too", async () => {

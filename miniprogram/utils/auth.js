@@ -156,6 +156,9 @@ function request(path, { method = 'POST', data, token } = {}) {
   return new Promise((resolve, reject) => {
     const header = { 'content-type': 'application/json' };
     if (token) header.Authorization = `Bearer ${token}`;
+    // With config.appid set (a web-view, or a test without WeChat's Referer), every route is told the app: the
+    // login routes in the body too, /me and /logout only by this header (a service with several apps needs one).
+    if (config.appid) header['X-WX-AppId'] = config.appid;
     wx.request({
       url: String(config.baseUrl).replace(/\/+$/, '') + path,
       method,

@@ -236,6 +236,7 @@ pub async fn start(
         redis,
         drain: drain.clone(),
         trusted_proxies: settings.trusted_proxies.clone(),
+        openapi: Default::default(),
     });
 
     let mut router = api::routes(state);

@@ -38,6 +38,8 @@ pub struct AppState {
     pub drain: Arc<super::drain::Drain>,
     /// Proxies whose `X-Forwarded-For` names the client.
     pub trusted_proxies: TrustedProxies,
+    /// `/openapi.json`, rendered once when the routes are built (from the routes themselves).
+    pub openapi: std::sync::OnceLock<Arc<str>>,
 }
 
 impl AppState {

@@ -48,26 +48,27 @@ pub fn routes(state: Arc<AppState>) -> Router {
         .routes(routes!(openapi_json))
         .split_for_parts();
     let doc = openapi::finish(doc, &state.logins.apps);
-    let doc = OpenApiJson(Arc::from(doc.to_json().unwrap_or_default()));
+    // A state field rather than an `Extension` layer: a layer would add the document to every request.
+    let _ = state
+        .openapi
+        .set(Arc::from(doc.to_json().unwrap_or_default()));
     router
-        .layer(axum::Extension(doc))
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
         .layer(DefaultBodyLimit::max(edge::BODY_LIMIT))
         .with_state(state)
 }
 
-/// The document, rendered once at start.
-#[derive(Clone)]
-struct OpenApiJson(Arc<str>);
-
 /// `GET /openapi.json`: this document.
 #[utoipa::path(get, path = "/openapi.json", tag = "operations",
     responses((status = 200, description = "the OpenAPI 3.1 document of this service", body = Object)))]
-async fn openapi_json(axum::Extension(doc): axum::Extension<OpenApiJson>) -> impl IntoResponse {
-    (
-        [(header::CONTENT_TYPE, "application/json")],
-        doc.0.to_string(),
-    )
+async fn openapi_json(
+    axum::extract::State(state): axum::extract::State<Arc<AppState>>,
+) -> impl IntoResponse {
+    let doc = state
+        .openapi
+        .get()
+        .map_or_else(String::new, |doc| doc.to_string());
+    ([(header::CONTENT_TYPE, "application/json")], doc)
 }
 
 /// Wraps the whole app: unknown routes, panics, and one log line per request.
