@@ -5,37 +5,27 @@
 mod common;
 
 use common::temp_dir;
-use std::process::Stdio;
 use std::time::Duration;
 
 const KEY_A: &str = "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=";
 
-/// `wxlogin serve ARGS` with only `env` (plus PATH) in its environment.
 fn serve(args: &[&str], env: &[(&str, &str)]) -> tokio::process::Command {
-    let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_wxlogin"));
-    command
-        .arg("serve")
-        .args(args)
-        .env_clear()
-        .env("PATH", std::env::var("PATH").unwrap_or_default())
-        .env("RUST_LOG", "info")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .kill_on_drop(true);
-    for (k, v) in env {
-        command.env(k, v);
-    }
-    command
+    common::serve_command(args, env, "info")
 }
 
 /// Starts it, waits until `port` answers `/healthz`, stops it; answers its logs.
 async fn runs_on(args: &[&str], env: &[(&str, &str)], port: u16) -> String {
-    let mut child = serve(args, env).spawn().unwrap();
+    let child = serve(args, env).spawn().unwrap();
     common::wait_up(
         &reqwest::Client::new(),
         &format!("http://127.0.0.1:{port}/healthz"),
     )
     .await;
+    stop(child).await
+}
+
+/// Stops it; answers its logs (stdout and stderr).
+async fn stop(mut child: tokio::process::Child) -> String {
     child.start_kill().unwrap();
     let output = child.wait_with_output().await.unwrap();
     String::from_utf8_lossy(&output.stdout).into_owned() + &String::from_utf8_lossy(&output.stderr)
@@ -104,7 +94,7 @@ async fn two_apps_from_the_file_start_in_production_mode() {
         ("WX_SECRET_SHOP", "shop-secret"),
         ("WXLOGIN_DATA_KEY", KEY_A),
     ];
-    let mut child = serve(&args, &env).spawn().unwrap();
+    let child = serve(&args, &env).spawn().unwrap();
     let http = reqwest::Client::new();
     common::wait_up(&http, &format!("http://{listen}/healthz")).await;
     let sandbox = http
@@ -113,10 +103,7 @@ async fn two_apps_from_the_file_start_in_production_mode() {
         .await
         .unwrap();
     assert_eq!(sandbox.status(), 404, "no sandbox in production mode");
-    child.start_kill().unwrap();
-    let output = child.wait_with_output().await.unwrap();
-    let logs = String::from_utf8_lossy(&output.stdout).into_owned()
-        + &String::from_utf8_lossy(&output.stderr);
+    let logs = stop(child).await;
     assert!(logs.contains("production mode"), "{logs}");
     for secret in ["shop-secret", "club-secret", KEY_A] {
         assert!(!logs.contains(secret), "{logs}");

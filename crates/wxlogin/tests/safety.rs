@@ -14,19 +14,8 @@ const KEY_B: &str = "ZmVkY2JhOTg3NjU0MzIxMGZlZGNiYTk4NzY1NDMyMTA=";
 /// Runs `wxlogin serve ARGS` with only `env` (plus PATH) and expects it to refuse to start: answers (exit code,
 /// stderr). A process that starts instead is killed after the bound and fails the test.
 async fn refused(args: &[&str], env: &[(&str, &str)]) -> (i32, String) {
-    let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_wxlogin"));
-    command
-        .arg("serve")
-        .args(args)
-        .env_clear()
-        .env("PATH", std::env::var("PATH").unwrap_or_default())
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .kill_on_drop(true);
-    for (k, v) in env {
-        command.env(k, v);
-    }
+    let mut command = common::serve_command(args, env, "warn");
+    command.stdout(Stdio::null());
     let output = tokio::time::timeout(Duration::from_secs(20), command.output())
         .await
         .unwrap_or_else(|_| panic!("wxlogin serve {args:?} {env:?} started instead of refusing"))
@@ -98,23 +87,14 @@ async fn sandbox_mode_is_never_reached_by_accident() {
 
     // --sandbox asks for it explicitly, on any address, with a warning.
     let port = common::free_port();
-    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_wxlogin"))
-        .args([
-            "serve",
-            "--sandbox",
-            "--listen",
-            &format!("0.0.0.0:{port}"),
-            "--data-dir",
-            dir_arg,
-        ])
-        .env_remove("WX_APPID")
-        .env_remove("WX_SECRET")
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .unwrap();
+    let listen = format!("0.0.0.0:{port}");
+    let mut child = common::serve_command(
+        &["--sandbox", "--listen", &listen, "--data-dir", dir_arg],
+        &[],
+        "warn",
+    )
+    .spawn()
+    .unwrap();
     let http = reqwest::Client::new();
     common::wait_up(&http, &format!("http://127.0.0.1:{port}/healthz")).await;
     let stats = http

@@ -7,7 +7,7 @@ use super::link::{self, Linked, Refusal, Seen};
 use super::{LoggedIn, Logins};
 use crate::api::error::ApiError;
 use crate::store::{
-    AccountId, Plan, QuickLogin, QuickOutcome, Step, Store, StoreError, StoredPhone,
+    AccountId, Holder, Plan, QuickLogin, QuickOutcome, Step, Store, StoreError, StoredPhone,
 };
 use crate::tokens::{SessionToken, Ticket};
 use std::sync::Arc;
@@ -104,8 +104,10 @@ impl Logins {
     /// The session a login ends with: for an account that still holds a phone when it is written.
     fn session_step(&self, appid: &str, openid: &str, token: &SessionToken, now: i64) -> Step {
         Step::Session {
-            appid: appid.to_owned(),
-            openid: openid.to_owned(),
+            identity: Holder::Named {
+                appid: appid.to_owned(),
+                openid: openid.to_owned(),
+            },
             token_hash: token.hash(),
             expires_at: now + self.policy.session_ttl.as_secs() as i64,
             require_phone: true,
@@ -133,10 +135,11 @@ impl Logins {
         let token = SessionToken::generate();
         let plan = Plan {
             now,
-            steps: vec![Step::SessionOf {
-                identity: found.identity.id,
+            steps: vec![Step::Session {
+                identity: Holder::Id(found.identity.id),
                 token_hash: token.hash(),
                 expires_at: now + self.policy.session_ttl.as_secs() as i64,
+                require_phone: true,
             }],
         };
         match self.store.apply(plan).await {

@@ -225,23 +225,24 @@ pub enum Step {
         from: AccountId,
         into: AccountId,
     },
-    /// A session for the identity `(appid, openid)`, which must exist (and, with `require_phone`, whose account
-    /// must hold a phone: a session is never minted for an account whose phone was just moved away).
+    /// A session for an identity, which must exist (and, with `require_phone`, whose account must still hold a
+    /// phone: a session is never minted for an account whose phone was just moved away).
     Session {
-        appid: String,
-        openid: String,
+        identity: Holder,
         token_hash: [u8; 32],
         expires_at: UnixTime,
         require_phone: bool,
     },
-    /// A session for an identity just read (by its id: no lookup by appid and openid), whose account must still
-    /// hold a phone. The silent login of a returning user writes only this.
-    SessionOf {
-        identity: IdentityId,
-        token_hash: [u8; 32],
-        expires_at: UnixTime,
-    },
     Audit(AuditRecord),
+}
+
+/// The identity a session is written for.
+#[derive(Clone, Debug)]
+pub enum Holder {
+    /// Looked up by `(appid, openid)` in the same write (it may be created by an earlier step of it).
+    Named { appid: String, openid: String },
+    /// Just read (the silent login of a returning user): no lookup by appid and openid.
+    Id(IdentityId),
 }
 
 /// A login with a verified phone in the two shapes most logins have, written without reading first (see

@@ -1,7 +1,7 @@
 //! The statements that write a plan's steps (and a quick login), each step's SQL beside the step it writes.
 
 use super::queries::{Arg, Dialect, Expect, Statement, bytes, query, text};
-use super::{Plan, QuickLogin, Step, UnixTime};
+use super::{Holder, Plan, QuickLogin, Step, UnixTime};
 
 /// The statements that write `plan`, in order.
 pub(super) fn plan(plan: &Plan, dialect: Dialect) -> Vec<Statement> {
@@ -89,67 +89,15 @@ fn step_statements(step: &Step, now: UnixTime, dialect: Dialect, out: &mut Vec<S
             )));
         }
         Step::Session {
-            appid,
-            openid,
+            identity,
             token_hash,
             expires_at,
             require_phone,
         } => {
-            // PostgreSQL: FOR SHARE makes a concurrent phone move either wait for this session (and then end it)
-            // or be seen by it (and then no row: the login decides again). SQLite writes one at a time.
-            let sql = match (dialect, require_phone) {
-                (Dialect::Postgres, true) => {
-                    "INSERT INTO sessions (token_hash, identity_id, created_at, expires_at) \
-                     SELECT $1, i.id, $2, $3 FROM identities i JOIN accounts a ON a.id = i.account_id \
-                     WHERE i.appid = $4 AND i.openid = $5 AND a.phone_hash IS NOT NULL FOR SHARE OF a"
-                }
-                (Dialect::Sqlite, true) => {
-                    "INSERT INTO sessions (token_hash, identity_id, created_at, expires_at) \
-                     SELECT $1, i.id, $2, $3 FROM identities i JOIN accounts a ON a.id = i.account_id \
-                     WHERE i.appid = $4 AND i.openid = $5 AND a.phone_hash IS NOT NULL"
-                }
-                (_, false) => {
-                    "INSERT INTO sessions (token_hash, identity_id, created_at, expires_at) \
-                     SELECT $1, i.id, $2, $3 FROM identities i WHERE i.appid = $4 AND i.openid = $5"
-                }
-            };
-            out.push(one(query(
-                sql,
-                vec![
-                    bytes(token_hash),
-                    Arg::Int(now),
-                    Arg::Int(*expires_at),
-                    text(appid),
-                    text(openid),
-                ],
-            )));
-        }
-        Step::SessionOf {
-            identity,
-            token_hash,
-            expires_at,
-        } => {
-            let sql = match dialect {
-                Dialect::Postgres => {
-                    "INSERT INTO sessions (token_hash, identity_id, created_at, expires_at) \
-                     SELECT $1, i.id, $2, $3 FROM identities i JOIN accounts a ON a.id = i.account_id \
-                     WHERE i.id = $4 AND a.phone_hash IS NOT NULL FOR SHARE OF a"
-                }
-                Dialect::Sqlite => {
-                    "INSERT INTO sessions (token_hash, identity_id, created_at, expires_at) \
-                     SELECT $1, i.id, $2, $3 FROM identities i JOIN accounts a ON a.id = i.account_id \
-                     WHERE i.id = $4 AND a.phone_hash IS NOT NULL"
-                }
-            };
-            out.push(one(query(
-                sql,
-                vec![
-                    bytes(token_hash),
-                    Arg::Int(now),
-                    Arg::Int(*expires_at),
-                    Arg::Int(identity.0),
-                ],
-            )));
+            let (sql, key) = session_sql(identity, *require_phone, dialect);
+            let mut args = vec![bytes(token_hash), Arg::Int(now), Arg::Int(*expires_at)];
+            args.extend(key);
+            out.push(one(query(sql, args)));
         }
         Step::Audit(record) => out.push(any(query(
             "INSERT INTO audit_log (at, event, account_id, other_account, appid, subject, reason) \
@@ -164,6 +112,47 @@ fn step_statements(step: &Step, now: UnixTime, dialect: Dialect, out: &mut Vec<S
                 Arg::OptText(record.reason.clone()),
             ],
         ))),
+    }
+}
+
+/// A session's insert: the identity by `(appid, openid)` (`$4`, `$5`) or by id (`$4`), and with `require_phone`
+/// only if its account holds a phone. PostgreSQL: FOR SHARE makes a concurrent phone move either wait for this
+/// session (and then end it) or be seen by it (and then no row: the login decides again). SQLite writes one at a
+/// time.
+fn session_sql(
+    identity: &Holder,
+    require_phone: bool,
+    dialect: Dialect,
+) -> (&'static str, Vec<Arg>) {
+    macro_rules! insert {
+        ($key:literal, $tail:literal) => {
+            concat!(
+                "INSERT INTO sessions (token_hash, identity_id, created_at, expires_at) SELECT $1, i.id, $2, $3 ",
+                "FROM identities i JOIN accounts a ON a.id = i.account_id WHERE ",
+                $key,
+                $tail
+            )
+        };
+    }
+    macro_rules! with_phone {
+        ($key:literal) => {
+            match dialect {
+                Dialect::Postgres => insert!($key, " AND a.phone_hash IS NOT NULL FOR SHARE OF a"),
+                Dialect::Sqlite => insert!($key, " AND a.phone_hash IS NOT NULL"),
+            }
+        };
+    }
+    match (identity, require_phone) {
+        (Holder::Named { appid, openid }, true) => (
+            with_phone!("i.appid = $4 AND i.openid = $5"),
+            vec![text(appid), text(openid)],
+        ),
+        (Holder::Named { appid, openid }, false) => (
+            insert!("i.appid = $4 AND i.openid = $5", ""),
+            vec![text(appid), text(openid)],
+        ),
+        (Holder::Id(id), true) => (with_phone!("i.id = $4"), vec![Arg::Int(id.0)]),
+        (Holder::Id(id), false) => (insert!("i.id = $4", ""), vec![Arg::Int(id.0)]),
     }
 }
 

@@ -168,6 +168,25 @@ pub fn free_port() -> u16 {
 }
 
 /// Waits until `url` answers at all (a child process is up).
+/// `wxlogin serve ARGS` (the real binary) with only `env`, PATH and `RUST_LOG=log` in its environment, so no
+/// setting of the machine running the tests leaks in; stdout and stderr piped, killed when dropped.
+pub fn serve_command(args: &[&str], env: &[(&str, &str)], log: &str) -> tokio::process::Command {
+    let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_wxlogin"));
+    command
+        .arg("serve")
+        .args(args)
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("RUST_LOG", log)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .kill_on_drop(true);
+    for (k, v) in env {
+        command.env(k, v);
+    }
+    command
+}
+
 pub async fn wait_up(http: &reqwest::Client, url: &str) {
     let started = std::time::Instant::now();
     while http.get(url).send().await.is_err() {

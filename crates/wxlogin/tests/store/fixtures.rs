@@ -1,8 +1,8 @@
 //! The steps and records the cases build. A phone is named by a byte `n`: its lookup hash is `[n; 32]`.
 
 use wxlogin::store::{
-    AccountId, AuditEvent, AuditRecord, NewTicket, Plan, Step, Store, StoreError, StoredPhone,
-    UnixTime,
+    AccountId, AuditEvent, AuditRecord, Holder, NewTicket, Plan, Step, Store, StoreError,
+    StoredPhone, UnixTime,
 };
 
 pub const APPID: &str = "wx0123456789abcdef";
@@ -67,8 +67,10 @@ pub fn set_unionid(account: &AccountId, unionid: &str) -> Step {
 /// A session for `(appid, openid)` that needs no phone.
 pub fn session(appid: &str, openid: &str, token_hash: [u8; 32], expires_at: UnixTime) -> Step {
     Step::Session {
-        appid: appid.into(),
-        openid: openid.into(),
+        identity: Holder::Named {
+            appid: appid.into(),
+            openid: openid.into(),
+        },
         token_hash,
         expires_at,
         require_phone: false,
@@ -78,8 +80,10 @@ pub fn session(appid: &str, openid: &str, token_hash: [u8; 32], expires_at: Unix
 /// A session for `(appid, openid)` whose account must hold a phone (what every login mints).
 pub fn login_session(appid: &str, openid: &str, token_hash: [u8; 32]) -> Step {
     Step::Session {
-        appid: appid.into(),
-        openid: openid.into(),
+        identity: Holder::Named {
+            appid: appid.into(),
+            openid: openid.into(),
+        },
         token_hash,
         expires_at: NOW + SESSION_TTL,
         require_phone: true,
@@ -151,8 +155,10 @@ pub async fn signup_at(
     let token_hash = token();
     let mut steps = signup_steps(&id, appid, openid, unionid, phone);
     steps.push(Step::Session {
-        appid: appid.into(),
-        openid: openid.into(),
+        identity: Holder::Named {
+            appid: appid.into(),
+            openid: openid.into(),
+        },
         token_hash,
         expires_at: now + SESSION_TTL,
         require_phone: phone.is_some(),

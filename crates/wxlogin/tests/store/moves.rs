@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use wxlogin::store::{AccountId, AuditEvent, Step, Store, StoreError};
+use wxlogin::store::{AccountId, AuditEvent, Holder, Step, Store, StoreError};
 
 use crate::fixtures::*;
 
@@ -209,10 +209,11 @@ pub async fn a_session_by_identity_id_needs_the_phone_still_there(store: Arc<dyn
         .unwrap()
         .identity
         .id;
-    let session_of = |token_hash| Step::SessionOf {
-        identity,
+    let session_of = |token_hash| Step::Session {
+        identity: Holder::Id(identity),
         token_hash,
         expires_at: NOW + SESSION_TTL,
+        require_phone: true,
     };
     let kept = token();
     apply(store, NOW, vec![session_of(kept)]).await.unwrap();
