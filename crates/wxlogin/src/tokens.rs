@@ -1,5 +1,5 @@
-//! Session tokens and login tickets: 256 random bits, handed to the client once; only their SHA-256 is stored,
-//! so a copy of the database opens no session.
+//! Session tokens and login tickets, handed to the client once; only a hash is stored, so a copy of the database
+//! opens no session.
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -16,10 +16,7 @@ macro_rules! bearer_type {
         pub struct $name(String);
 
         impl $name {
-            /// A fresh random value.
-            pub fn generate() -> Self {
-                let mut bytes = [0u8; 32];
-                rand::rng().fill_bytes(&mut bytes);
+            fn from_bytes(bytes: [u8; 32]) -> Self {
                 Self(format!("{}{}", $prefix, URL_SAFE_NO_PAD.encode(bytes)))
             }
 
@@ -31,8 +28,7 @@ macro_rules! bearer_type {
                     .then(|| Self(text.to_owned()))
             }
 
-            /// What the store keeps.
-            pub fn hash(&self) -> [u8; 32] {
+            fn sha256(&self) -> [u8; 32] {
                 Sha256::digest(self.0.as_bytes()).into()
             }
 
@@ -59,6 +55,69 @@ bearer_type!(
     Ticket, "wxt_"
 );
 
+/// Bytes of a session token that carry its minting time (milliseconds, big-endian).
+const TIME_BYTES: usize = 6;
+
+impl SessionToken {
+    /// The minting time in milliseconds, then 208 random bits. The time comes first so that the keys of new
+    /// sessions follow each other in the sessions index: a login appends there instead of changing a page at a
+    /// random place (one page fewer written per login, bench/results).
+    pub fn generate() -> Self {
+        let millis = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis() as u64);
+        Self::minted_at(millis)
+    }
+
+    fn minted_at(millis: u64) -> Self {
+        let mut bytes = [0u8; 32];
+        rand::rng().fill_bytes(&mut bytes[TIME_BYTES..]);
+        bytes[..TIME_BYTES].copy_from_slice(&millis.to_be_bytes()[8 - TIME_BYTES..]);
+        Self::from_bytes(bytes)
+    }
+
+    /// What a session is stored under: the token's time bytes, then 208 bits of its SHA-256 (as hard to invert
+    /// as a key can be; the time is no secret).
+    pub fn key(&self) -> [u8; 32] {
+        let mut key = self.sha256();
+        let body = self.0.strip_prefix("wxs_").unwrap_or(&self.0);
+        let bytes = URL_SAFE_NO_PAD
+            .decode(body)
+            .expect("a parsed or minted token is base64url");
+        key.copy_within(..32 - TIME_BYTES, TIME_BYTES);
+        key[..TIME_BYTES].copy_from_slice(&bytes[..TIME_BYTES]);
+        key
+    }
+
+    /// Both keys a presented token may be stored under.
+    pub fn lookup(&self) -> crate::store::SessionKeys {
+        crate::store::SessionKeys {
+            key: self.key(),
+            legacy: self.legacy_key(),
+        }
+    }
+
+    /// What releases up to c7092cb stored a session under: the token's SHA-256. Their sessions stay valid until
+    /// they expire.
+    pub fn legacy_key(&self) -> [u8; 32] {
+        self.sha256()
+    }
+}
+
+impl Ticket {
+    /// 256 random bits.
+    pub fn generate() -> Self {
+        let mut bytes = [0u8; 32];
+        rand::rng().fill_bytes(&mut bytes);
+        Self::from_bytes(bytes)
+    }
+
+    /// What the store keeps: the ticket's SHA-256.
+    pub fn hash(&self) -> [u8; 32] {
+        self.sha256()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -76,6 +135,21 @@ mod tests {
         assert_eq!(SessionToken::parse("wxs_forged"), None);
         assert_ne!(SessionToken::generate(), t);
         assert_eq!(format!("{t:?}"), "SessionToken([redacted])");
-        assert_eq!(t.hash(), SessionToken::parse(t.expose()).unwrap().hash());
+        assert_eq!(t.key(), SessionToken::parse(t.expose()).unwrap().key());
+    }
+
+    #[test]
+    fn session_keys_follow_minting_order_and_hide_the_token() {
+        let millis = 1_795_000_000_000;
+        let first = SessionToken::minted_at(millis);
+        for later in [millis + 1, millis + 1000, millis + 86_400_000] {
+            assert!(first.key() < SessionToken::minted_at(later).key());
+        }
+        assert!(SessionToken::parse(first.expose()).is_some());
+        assert_ne!(first.key(), first.legacy_key());
+        // The key holds 26 bytes of the SHA-256, not the token's random bytes.
+        let digest: [u8; 32] = Sha256::digest(first.expose().as_bytes()).into();
+        assert_eq!(first.key()[6..], digest[..26]);
+        assert_eq!(first.legacy_key(), digest);
     }
 }

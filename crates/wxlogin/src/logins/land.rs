@@ -108,7 +108,7 @@ impl Logins {
                 appid: appid.to_owned(),
                 openid: openid.to_owned(),
             },
-            token_hash: token.hash(),
+            token_hash: token.key(),
             expires_at: now + self.policy.session_ttl.as_secs() as i64,
             require_phone: true,
         }
@@ -137,7 +137,7 @@ impl Logins {
             now,
             steps: vec![Step::Session {
                 identity: Holder::Id(found.identity.id),
-                token_hash: token.hash(),
+                token_hash: token.key(),
                 expires_at: now + self.policy.session_ttl.as_secs() as i64,
                 require_phone: true,
             }],
@@ -174,14 +174,14 @@ impl Logins {
             unionid: unionid.map(str::to_owned),
             phone: phone.clone(),
             ticket_hash: ticket.map(Ticket::hash),
-            token_hash: token.hash(),
+            token_hash: token.key(),
             expires_at: now + self.policy.session_ttl.as_secs() as i64,
         };
         let new_account = login.new_account.clone();
         match self.store.quick_login(login, now).await {
             Ok(QuickOutcome::Created) => Ok(Some((new_account, token))),
             Ok(QuickOutcome::Returning) => {
-                let session = self.store.session(&token.hash(), appid, now).await?;
+                let session = self.store.session(&token.lookup(), appid, now).await?;
                 let session = session.ok_or(ApiError::Internal)?;
                 Ok(Some((session.account.id, token)))
             }

@@ -244,7 +244,7 @@ impl Logins {
         token: &SessionToken,
     ) -> Result<SessionRecord, ApiError> {
         self.store
-            .session(&token.hash(), app.appid.as_str(), self.clock.now())
+            .session(&token.lookup(), app.appid.as_str(), self.clock.now())
             .await?
             .ok_or(ApiError::Unauthorized)
     }
@@ -268,7 +268,7 @@ impl Logins {
     pub async fn logout(&self, app: &App, token: &SessionToken) -> Result<(), ApiError> {
         match self
             .store
-            .delete_session(&token.hash(), app.appid.as_str())
+            .delete_session(&token.lookup(), app.appid.as_str())
             .await?
         {
             true => Ok(()),

@@ -236,6 +236,14 @@ pub enum Step {
     Audit(AuditRecord),
 }
 
+/// What a presented session token is looked up by: the key sessions are written under now, and the one an earlier
+/// release wrote the same token under (its sessions stay valid until they expire). Either matches.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SessionKeys {
+    pub key: [u8; 32],
+    pub legacy: [u8; 32],
+}
+
 /// The identity a session is written for.
 #[derive(Clone, Debug)]
 pub enum Holder {
@@ -309,13 +317,13 @@ pub trait Store: Send + Sync + 'static {
     /// The identity and account behind a session that exists, has `expires_at > now` and belongs to `appid`.
     async fn session(
         &self,
-        token_hash: &[u8; 32],
+        keys: &SessionKeys,
         appid: &str,
         now: UnixTime,
     ) -> Result<Option<SessionRecord>, StoreError>;
 
     /// Deletes the session if it belongs to `appid`; true if one was deleted.
-    async fn delete_session(&self, token_hash: &[u8; 32], appid: &str) -> Result<bool, StoreError>;
+    async fn delete_session(&self, keys: &SessionKeys, appid: &str) -> Result<bool, StoreError>;
 
     async fn account(&self, id: &AccountId) -> Result<Option<AccountRecord>, StoreError>;
 

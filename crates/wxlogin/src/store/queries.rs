@@ -2,7 +2,7 @@
 //! parameters, `ON CONFLICT`, `RETURNING`). Each statement is built by a function whose arguments are its
 //! parameters in order, so the order lives in the signature, not in a comment.
 
-use super::{AccountId, UnixTime};
+use super::{AccountId, SessionKeys, UnixTime};
 
 /// One value bound to a statement.
 #[derive(Clone, Debug)]
@@ -114,21 +114,26 @@ pub(super) fn identity(appid: &str, openid: &str) -> Query {
 }
 
 /// A live session of `appid`, with its identity and account.
-pub(super) fn session(token_hash: &[u8; 32], now: UnixTime, appid: &str) -> Query {
+pub(super) fn session(keys: &SessionKeys, now: UnixTime, appid: &str) -> Query {
     query(
         "SELECT a.id, a.unionid, a.phone_enc, a.phone_hash, a.phone_appid, a.phone_openid, a.created_at, a.updated_at, \
              i.id AS identity_id, i.appid, i.openid, i.created_at AS identity_created_at, i.updated_at AS identity_updated_at \
          FROM sessions s JOIN identities i ON i.id = s.identity_id JOIN accounts a ON a.id = i.account_id \
-         WHERE s.token_hash = $1 AND s.expires_at > $2 AND i.appid = $3",
-        vec![bytes(token_hash), Arg::Int(now), text(appid)],
+         WHERE s.token_hash IN ($1, $2) AND s.expires_at > $3 AND i.appid = $4",
+        vec![
+            bytes(&keys.key),
+            bytes(&keys.legacy),
+            Arg::Int(now),
+            text(appid),
+        ],
     )
 }
 
-pub(super) fn delete_session(token_hash: &[u8; 32], appid: &str) -> Query {
+pub(super) fn delete_session(keys: &SessionKeys, appid: &str) -> Query {
     query(
-        "DELETE FROM sessions WHERE token_hash = $1 \
-         AND identity_id IN (SELECT id FROM identities WHERE appid = $2)",
-        vec![bytes(token_hash), text(appid)],
+        "DELETE FROM sessions WHERE token_hash IN ($1, $2) \
+         AND identity_id IN (SELECT id FROM identities WHERE appid = $3)",
+        vec![bytes(&keys.key), bytes(&keys.legacy), text(appid)],
     )
 }
 

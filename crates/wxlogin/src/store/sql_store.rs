@@ -7,7 +7,8 @@ use super::rows::{AccountRow, AuditRow, CandidateRow, IdentityRow, SessionRow, T
 use super::writes;
 use super::{
     AccountId, AccountRecord, AuditRecord, Candidate, IdentityRecord, NewTicket, Plan, QuickLogin,
-    QuickOutcome, SessionRecord, Store, StoreError, StoredPhone, TicketReservation, UnixTime,
+    QuickOutcome, SessionKeys, SessionRecord, Store, StoreError, StoredPhone, TicketReservation,
+    UnixTime,
 };
 use sqlx::postgres::PgRow;
 use sqlx::sqlite::SqliteRow;
@@ -87,20 +88,18 @@ impl<B: Backend> Store for SqlStore<B> {
 
     async fn session(
         &self,
-        token_hash: &[u8; 32],
+        keys: &SessionKeys,
         appid: &str,
         now: UnixTime,
     ) -> Result<Option<SessionRecord>, StoreError> {
-        self.one::<SessionRow, _>(queries::session(token_hash, now, appid))
+        self.one::<SessionRow, _>(queries::session(keys, now, appid))
             .await
     }
 
-    async fn delete_session(&self, token_hash: &[u8; 32], appid: &str) -> Result<bool, StoreError> {
+    async fn delete_session(&self, keys: &SessionKeys, appid: &str) -> Result<bool, StoreError> {
         let deleted = self
             .db
-            .write(vec![Statement::any(queries::delete_session(
-                token_hash, appid,
-            ))])
+            .write(vec![Statement::any(queries::delete_session(keys, appid))])
             .await?;
         Ok(deleted.iter().sum::<u64>() > 0)
     }

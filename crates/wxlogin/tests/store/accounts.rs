@@ -59,7 +59,7 @@ pub async fn a_plan_creates_an_account_with_identity_phone_and_session(store: Ar
         "an openid is only known in its app"
     );
 
-    let session = store.session(&token_hash, APPID, NOW).await.unwrap();
+    let session = store.session(&keys(token_hash), APPID, NOW).await.unwrap();
     let session = session.expect("the new session");
     assert_eq!((session.identity, session.account), (identity, account));
 }
@@ -93,8 +93,12 @@ pub async fn a_session_belongs_to_its_app_until_it_expires(store: Arc<dyn Store>
         .await
         .unwrap();
 
-    let at = |now| store.session(&short, APPID, now);
-    assert_eq!(at(NOW + 99).await.unwrap().map(|s| s.account.id), Some(id));
+    let short_keys = keys(short);
+    let at = |now| store.session(&short_keys, APPID, now);
+    assert_eq!(
+        at(NOW + 99).await.unwrap().map(|s| s.account.id),
+        Some(id.clone())
+    );
     assert_eq!(
         at(NOW + 100).await.unwrap(),
         None,
@@ -103,14 +107,32 @@ pub async fn a_session_belongs_to_its_app_until_it_expires(store: Arc<dyn Store>
     assert_eq!(session_account(store, &short, OTHER_APP).await, None);
     assert_eq!(session_account(store, &token(), APPID).await, None);
 
-    assert!(!store.delete_session(&short, OTHER_APP).await.unwrap());
+    assert!(!store.delete_session(&keys(short), OTHER_APP).await.unwrap());
     assert!(
         session_account(store, &short, APPID).await.is_some(),
         "another app's logout leaves it alone"
     );
-    assert!(store.delete_session(&short, APPID).await.unwrap());
-    assert!(!store.delete_session(&short, APPID).await.unwrap());
+    assert!(store.delete_session(&keys(short), APPID).await.unwrap());
+    assert!(!store.delete_session(&keys(short), APPID).await.unwrap());
     assert_eq!(session_account(store, &short, APPID).await, None);
+
+    // A session an earlier release stored (under the token's plain SHA-256) is found and ended by that key.
+    let earlier = token();
+    apply(store, NOW, vec![session(APPID, "o1", earlier, NOW + 100)])
+        .await
+        .unwrap();
+    let found = store
+        .session(&legacy_keys(earlier), APPID, NOW)
+        .await
+        .unwrap();
+    assert_eq!(found.map(|s| s.account.id), Some(id));
+    assert!(
+        store
+            .delete_session(&legacy_keys(earlier), APPID)
+            .await
+            .unwrap()
+    );
+    assert_eq!(session_account(store, &earlier, APPID).await, None);
 }
 
 pub async fn a_session_needs_its_identity_and_when_required_a_phone(store: Arc<dyn Store>) {

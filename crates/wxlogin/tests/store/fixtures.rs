@@ -1,8 +1,8 @@
 //! The steps and records the cases build. A phone is named by a byte `n`: its lookup hash is `[n; 32]`.
 
 use wxlogin::store::{
-    AccountId, AuditEvent, AuditRecord, Holder, NewTicket, Plan, Step, Store, StoreError,
-    StoredPhone, UnixTime,
+    AccountId, AuditEvent, AuditRecord, Holder, NewTicket, Plan, SessionKeys, Step, Store,
+    StoreError, StoredPhone, UnixTime,
 };
 
 pub const APPID: &str = "wx0123456789abcdef";
@@ -13,6 +13,22 @@ pub const SESSION_TTL: UnixTime = 3600;
 
 pub fn token() -> [u8; 32] {
     rand::random()
+}
+
+/// Looks a session up by `key` (the current form; the legacy one matches nothing).
+pub fn keys(key: [u8; 32]) -> SessionKeys {
+    SessionKeys {
+        key,
+        legacy: token(),
+    }
+}
+
+/// Looks a session up by `legacy` (a token of an earlier release; the current form matches nothing).
+pub fn legacy_keys(legacy: [u8; 32]) -> SessionKeys {
+    SessionKeys {
+        key: token(),
+        legacy,
+    }
 }
 
 pub fn phone_hash(n: u8) -> Vec<u8> {
@@ -194,7 +210,7 @@ pub async fn session_account(
     token_hash: &[u8; 32],
     appid: &str,
 ) -> Option<AccountId> {
-    let found = store.session(token_hash, appid, NOW).await.unwrap();
+    let found = store.session(&keys(*token_hash), appid, NOW).await.unwrap();
     found.map(|s| s.account.id)
 }
 

@@ -129,7 +129,10 @@ pub async fn merge_moves_identities_and_their_sessions(store: Arc<dyn Store>) {
     );
     assert_eq!(identities[1].updated_at, NOW + 1);
 
-    let moved = store.session(&newer_session, OTHER_APP, NOW).await.unwrap();
+    let moved = store
+        .session(&keys(newer_session), OTHER_APP, NOW)
+        .await
+        .unwrap();
     let moved = moved.expect("the moved identity's session still resolves");
     assert_eq!(
         (moved.account, moved.identity),
