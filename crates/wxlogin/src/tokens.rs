@@ -76,16 +76,16 @@ impl SessionToken {
         Self::from_bytes(bytes)
     }
 
-    /// What a session is stored under: the token's time bytes, then 208 bits of its SHA-256 (as hard to invert
-    /// as a key can be; the time is no secret).
+    /// What a session is stored under: the token's time bytes, then 208 bits of its SHA-256 (a stored key gives
+    /// no token back; the time is no secret).
     pub fn key(&self) -> [u8; 32] {
-        let mut key = self.sha256();
-        let body = self.0.strip_prefix("wxs_").unwrap_or(&self.0);
-        let bytes = URL_SAFE_NO_PAD
-            .decode(body)
-            .expect("a parsed or minted token is base64url");
-        key.copy_within(..32 - TIME_BYTES, TIME_BYTES);
-        key[..TIME_BYTES].copy_from_slice(&bytes[..TIME_BYTES]);
+        let mut key = [0u8; 32];
+        // Six bytes are exactly eight base64url characters.
+        let time = self.0.strip_prefix("wxs_").and_then(|body| body.get(..8));
+        if let Some(Ok(time)) = time.map(|t| URL_SAFE_NO_PAD.decode(t)) {
+            key[..TIME_BYTES].copy_from_slice(&time);
+        }
+        key[TIME_BYTES..].copy_from_slice(&self.sha256()[..32 - TIME_BYTES]);
         key
     }
 
