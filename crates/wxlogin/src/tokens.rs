@@ -79,21 +79,27 @@ impl SessionToken {
     /// What a session is stored under: the token's time bytes, then 208 bits of its SHA-256 (a stored key gives
     /// no token back; the time is no secret).
     pub fn key(&self) -> [u8; 32] {
+        self.key_from(&self.sha256())
+    }
+
+    /// The key, from the token's SHA-256 (computed once for [`Self::lookup`]).
+    fn key_from(&self, digest: &[u8; 32]) -> [u8; 32] {
         let mut key = [0u8; 32];
         // Six bytes are exactly eight base64url characters.
         let time = self.0.strip_prefix("wxs_").and_then(|body| body.get(..8));
         if let Some(Ok(time)) = time.map(|t| URL_SAFE_NO_PAD.decode(t)) {
             key[..TIME_BYTES].copy_from_slice(&time);
         }
-        key[TIME_BYTES..].copy_from_slice(&self.sha256()[..32 - TIME_BYTES]);
+        key[TIME_BYTES..].copy_from_slice(&digest[..32 - TIME_BYTES]);
         key
     }
 
     /// Both keys a presented token may be stored under.
     pub fn lookup(&self) -> crate::store::SessionKeys {
+        let legacy = self.legacy_key();
         crate::store::SessionKeys {
-            key: self.key(),
-            legacy: self.legacy_key(),
+            key: self.key_from(&legacy),
+            legacy,
         }
     }
 
@@ -151,5 +157,10 @@ mod tests {
         let digest: [u8; 32] = Sha256::digest(first.expose().as_bytes()).into();
         assert_eq!(first.key()[6..], digest[..26]);
         assert_eq!(first.legacy_key(), digest);
+        let lookup = first.lookup();
+        assert_eq!(
+            (lookup.key, lookup.legacy),
+            (first.key(), first.legacy_key())
+        );
     }
 }

@@ -296,13 +296,11 @@ async fn write_alone(
     combined: &mut Combined,
 ) -> Result<Vec<u64>, StoreError> {
     let mut conn = writer.acquire().await?;
-    if let [statement] = statements {
+    if statements.len() == 1 {
         // One statement is a transaction by itself: no BEGIN and COMMIT round trips to the connection's thread
         // (a returning user's silent login writes only its session). A statement that expects one row is keyed by
         // a unique key, so one whose check fails has written nothing.
-        let done = bind(&statement.query).execute(&mut *conn).await?;
-        check(statement.expect, done.rows_affected())?;
-        return Ok(vec![done.rows_affected()]);
+        return apply(&mut conn, statements, combined).await;
     }
     let mut tx = conn.begin_with("BEGIN IMMEDIATE").await?;
     let rows = apply(&mut tx, statements, combined).await?;
