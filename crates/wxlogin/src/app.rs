@@ -1,5 +1,8 @@
 //! Assembly: from [`Settings`] to a listening service, in sandbox or production mode, with graceful shutdown.
 
+use crate::access::Access;
+use crate::access::jwt::TokenPolicy;
+use crate::access::keys::SigningKeys;
 use crate::api::{self, edge::AppState};
 use crate::config::{ConfigError, PhoneBinding, Settings};
 use crate::logins::apps::{App, Apps};
@@ -32,6 +35,8 @@ pub enum StartError {
     Store(#[from] store::StoreError),
     #[error("WeChat client: {0}")]
     Client(#[from] weixin::Error),
+    #[error("signing keys: {0}")]
+    Keys(#[from] crate::access::keys::KeyError),
     #[error(
         "data key: this is not the key the database was written with ({0}); start with the original WXLOGIN_DATA_KEY (a key check value stored at the first start does not match this one)"
     )]
@@ -44,7 +49,12 @@ impl StartError {
         match self {
             Self::Config(_) | Self::DataKey(_) | Self::KeyMismatch(_) => true,
             Self::Store(store::StoreError::Config(_)) => true,
-            Self::Listen { .. } | Self::DataDir(_) | Self::Store(_) | Self::Client(_) => false,
+            Self::Keys(crate::access::keys::KeyError::Decrypt(_)) => true,
+            Self::Listen { .. }
+            | Self::DataDir(_)
+            | Self::Store(_)
+            | Self::Client(_)
+            | Self::Keys(_) => false,
         }
     }
 }
@@ -209,17 +219,42 @@ pub async fn start(
         cipher.rate_limit_key(),
     )
     .map_err(|e| ConfigError(format!("rate limits: {e}")))?;
+    let keys = Arc::new(
+        SigningKeys::open(
+            store.clone(),
+            cipher.clone(),
+            settings.tokens.access_ttl,
+            SystemClock.now(),
+        )
+        .await?,
+    );
+    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+    keys.spawn_reloader(clock.clone());
+    let token_policy = TokenPolicy {
+        issuer: settings.issuer(addr),
+        audiences: settings.tokens.audiences.clone(),
+        access_ttl: settings.tokens.access_ttl,
+        openid_claim: settings.tokens.openid_claim,
+        unionid_claim: settings.tokens.unionid_claim,
+    };
     let drain = Arc::new(api::drain::Drain::default());
     let request_timeout = settings.connection_limits.request_timeout;
     let logins = Logins {
         apps,
         store: store.clone(),
         cipher,
-        clock: Arc::new(SystemClock),
+        clock,
         limiter,
+        access: Access::new(keys, token_policy),
+        live: moka::sync::Cache::builder()
+            .max_capacity(100_000)
+            .time_to_live(crate::logins::LIVE_FOR)
+            .build(),
         policy: Policy {
             binding: settings.phone_binding,
-            session_ttl: settings.session_ttl,
+            refresh_ttl: settings.tokens.refresh_ttl,
+            refresh_absolute_ttl: settings.tokens.refresh_absolute_ttl,
+            forward_phone: settings.tokens.forward_phone,
             link: LinkPolicy {
                 link_by_phone: settings.accounts.link_by_phone,
                 phone_conflict: settings.accounts.phone_conflict,
@@ -237,6 +272,7 @@ pub async fn start(
         drain: drain.clone(),
         trusted_proxies: settings.trusted_proxies.clone(),
         openapi: Default::default(),
+        clients: settings.tokens.clients.clone(),
     });
 
     let mut router = api::routes(state);

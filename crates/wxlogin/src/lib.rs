@@ -3,6 +3,7 @@
 //! The binary (`main.rs`) only parses the command line; everything lives here so tests can start the service
 //! in process: [`app::start`] turns [`config::Settings`] into a listening server.
 
+pub mod access;
 pub mod api;
 pub mod app;
 pub mod cli;

@@ -112,39 +112,37 @@ impl PhoneCipher {
 
     /// `nonce || ciphertext`, bound to the row's (appid, openid) so a blob copied to another user fails to open.
     pub fn seal(&self, row: &str, phone: &str) -> Vec<u8> {
-        let mut nonce = [0u8; NONCE_LEN];
-        rand::rng().fill_bytes(&mut nonce);
-        let sealed = self
-            .aead
-            .encrypt(
-                &Nonce::from(nonce),
-                Payload {
-                    msg: phone.as_bytes(),
-                    aad: row.as_bytes(),
-                },
-            )
-            .expect("AES-GCM encryption of a short message cannot fail");
-        [nonce.as_slice(), &sealed].concat()
+        self.seal_bytes(row.as_bytes(), phone.as_bytes())
     }
 
     /// The phone number sealed by [`seal`](Self::seal) for the same row.
     pub fn open(&self, row: &str, blob: &[u8]) -> Result<String, CryptoError> {
+        let plain = self.open_bytes(row.as_bytes(), blob)?;
+        String::from_utf8(plain).map_err(|_| CryptoError::Decrypt)
+    }
+
+    /// `nonce || ciphertext` of any secret at rest (a phone, a signing key), bound to `aad`: a blob opens only
+    /// for the same `aad`.
+    pub fn seal_bytes(&self, aad: &[u8], msg: &[u8]) -> Vec<u8> {
+        let mut nonce = [0u8; NONCE_LEN];
+        rand::rng().fill_bytes(&mut nonce);
+        let sealed = self
+            .aead
+            .encrypt(&Nonce::from(nonce), Payload { msg, aad })
+            .expect("AES-GCM encryption of a short message cannot fail");
+        [nonce.as_slice(), &sealed].concat()
+    }
+
+    /// What [`seal_bytes`](Self::seal_bytes) sealed with the same `aad`.
+    pub fn open_bytes(&self, aad: &[u8], blob: &[u8]) -> Result<Vec<u8>, CryptoError> {
         if blob.len() <= NONCE_LEN {
             return Err(CryptoError::Decrypt);
         }
         let (nonce, sealed) = blob.split_at(NONCE_LEN);
         let nonce: [u8; NONCE_LEN] = nonce.try_into().map_err(|_| CryptoError::Decrypt)?;
-        let plain = self
-            .aead
-            .decrypt(
-                &Nonce::from(nonce),
-                Payload {
-                    msg: sealed,
-                    aad: row.as_bytes(),
-                },
-            )
-            .map_err(|_| CryptoError::Decrypt)?;
-        String::from_utf8(plain).map_err(|_| CryptoError::Decrypt)
+        self.aead
+            .decrypt(&Nonce::from(nonce), Payload { msg: sealed, aad })
+            .map_err(|_| CryptoError::Decrypt)
     }
 
     /// The keyed lookup hash of a phone number.

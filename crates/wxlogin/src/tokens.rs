@@ -1,5 +1,6 @@
-//! Session tokens and login tickets, handed to the client once; only a hash is stored, so a copy of the database
-//! opens no session.
+//! Refresh tokens, the opaque session tokens of earlier releases, and login tickets: handed to the client once;
+//! only a hash of their secret is stored, so a copy of the database opens no session. (Access tokens are JWTs:
+//! `crate::access`.)
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -110,6 +111,145 @@ impl SessionToken {
     }
 }
 
+/// What `Authorization: Bearer` carries: an access token (a JWT; checked by `crate::access`), or an opaque session
+/// token of an earlier release (valid until it expires).
+#[derive(Clone, Debug)]
+pub enum Bearer {
+    Access(String),
+    Opaque(SessionToken),
+}
+
+impl Bearer {
+    /// Only the shapes we mint: `wxs_…`, or three base64url segments within the JWT size limit. The JWT's content is
+    /// checked by its verification.
+    pub fn parse(text: &str) -> Option<Self> {
+        if text.starts_with("wxs_") {
+            return SessionToken::parse(text).map(Self::Opaque);
+        }
+        let segments = text.split('.').count();
+        let charset = text
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'));
+        (segments == 3 && charset && text.len() <= crate::access::jwt::MAX_TOKEN_LEN)
+            .then(|| Self::Access(text.to_owned()))
+    }
+}
+
+/// A session's id: its minting time in milliseconds, then 208 random bits. It is the session's key in the store
+/// (time first: a login appends to the sessions index instead of changing a page at a random place) and the `sid`
+/// claim of its access tokens. Not a secret: it opens nothing without the refresh token's secret.
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+pub struct SessionId(pub [u8; 32]);
+
+impl SessionId {
+    pub fn generate() -> Self {
+        let millis = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis() as u64);
+        let mut bytes = [0u8; 32];
+        rand::rng().fill_bytes(&mut bytes[TIME_BYTES..]);
+        bytes[..TIME_BYTES].copy_from_slice(&millis.to_be_bytes()[8 - TIME_BYTES..]);
+        Self(bytes)
+    }
+
+    /// The `sid` claim: 43 base64url characters.
+    pub fn to_claim(&self) -> String {
+        URL_SAFE_NO_PAD.encode(self.0)
+    }
+
+    pub fn from_claim(text: &str) -> Option<Self> {
+        if text.len() != ENCODED_LEN {
+            return None;
+        }
+        let bytes = URL_SAFE_NO_PAD.decode(text).ok()?;
+        Some(Self(bytes.try_into().ok()?))
+    }
+
+    /// The keys to look the session up by (a session of this release has one).
+    pub fn lookup(&self) -> crate::store::SessionKeys {
+        crate::store::SessionKeys {
+            key: self.0,
+            legacy: self.0,
+        }
+    }
+}
+
+impl std::fmt::Debug for SessionId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "SessionId({})", self.to_claim())
+    }
+}
+
+/// A refresh token: `wxr_`, then base64url of the session id and 256 random bits (the secret). The id finds the
+/// session by its primary key; the store keeps only the secret's SHA-256, compared in constant time. Each use
+/// rotates the secret ([`crate::logins`]: refresh).
+#[derive(Clone, PartialEq, Eq)]
+pub struct RefreshToken {
+    text: String,
+    session: SessionId,
+    secret: [u8; 32],
+}
+
+const REFRESH_PREFIX: &str = "wxr_";
+/// 64 bytes in unpadded base64url.
+const REFRESH_ENCODED_LEN: usize = 86;
+
+impl RefreshToken {
+    /// The first refresh token of a new session.
+    pub fn generate() -> Self {
+        Self::next(SessionId::generate())
+    }
+
+    /// A fresh secret for `session` (a rotation).
+    pub fn next(session: SessionId) -> Self {
+        let mut secret = [0u8; 32];
+        rand::rng().fill_bytes(&mut secret);
+        let mut bytes = [0u8; 64];
+        bytes[..32].copy_from_slice(&session.0);
+        bytes[32..].copy_from_slice(&secret);
+        Self {
+            text: format!("{REFRESH_PREFIX}{}", URL_SAFE_NO_PAD.encode(bytes)),
+            session,
+            secret,
+        }
+    }
+
+    /// Accepts only the exact shape we mint.
+    pub fn parse(text: &str) -> Option<Self> {
+        let body = text.strip_prefix(REFRESH_PREFIX)?;
+        if body.len() != REFRESH_ENCODED_LEN {
+            return None;
+        }
+        let bytes: [u8; 64] = URL_SAFE_NO_PAD.decode(body).ok()?.try_into().ok()?;
+        let (session, secret) = bytes.split_at(32);
+        Some(Self {
+            text: text.to_owned(),
+            session: SessionId(session.try_into().ok()?),
+            secret: secret.try_into().ok()?,
+        })
+    }
+
+    pub fn session(&self) -> SessionId {
+        self.session
+    }
+
+    /// What the store keeps: the secret's SHA-256.
+    pub fn secret_hash(&self) -> [u8; 32] {
+        Sha256::digest(self.secret).into()
+    }
+
+    /// The value for the client; nowhere else.
+    pub fn expose(&self) -> &str {
+        &self.text
+    }
+}
+
+impl std::fmt::Debug for RefreshToken {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "RefreshToken({:?}, [redacted])", self.session)
+    }
+}
+
 impl Ticket {
     /// 256 random bits.
     pub fn generate() -> Self {
@@ -127,6 +267,46 @@ impl Ticket {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
+
+    #[test]
+    fn refresh_tokens_carry_their_session_and_hide_their_secret() {
+        let first = RefreshToken::generate();
+        let parsed = RefreshToken::parse(first.expose()).unwrap();
+        assert_eq!(parsed, first);
+        assert_eq!(first.expose().len(), 4 + 86);
+        let next = RefreshToken::next(first.session());
+        assert_eq!(next.session(), first.session());
+        assert_ne!(next.secret_hash(), first.secret_hash());
+        assert!(!format!("{first:?}").contains(&first.expose()[40..]));
+        let sid = first.session();
+        assert_eq!(SessionId::from_claim(&sid.to_claim()), Some(sid));
+        assert_eq!(RefreshToken::parse(&first.expose()[..80]), None);
+        assert_eq!(
+            RefreshToken::parse(&first.expose().replace("wxr_", "wxs_")),
+            None
+        );
+    }
+
+    proptest! {
+        #[test]
+        fn token_parsers_never_panic(text in "\\PC{0,200}") {
+            let _ = Bearer::parse(&text);
+            let _ = RefreshToken::parse(&text);
+            let _ = SessionToken::parse(&text);
+            let _ = Ticket::parse(&text);
+            let _ = SessionId::from_claim(&text);
+        }
+
+        #[test]
+        fn refresh_parser_takes_any_prefixed_86_chars_only_if_base64url(body in "[A-Za-z0-9_\\-]{86}") {
+            let text = format!("wxr_{body}");
+            // 86 base64url characters decode to 64 bytes unless the last one carries stray bits.
+            if let Some(token) = RefreshToken::parse(&text) {
+                prop_assert_eq!(token.expose(), text.as_str());
+            }
+        }
+    }
 
     #[test]
     fn only_minted_shapes_parse() {

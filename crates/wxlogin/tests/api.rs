@@ -5,6 +5,7 @@ mod common;
 use common::{assert_error, spawn_app, spawn_with, temp_dir};
 use serde_json::{Value, json};
 use std::time::{Duration, Instant};
+use wxlogin::config::ServeArgs;
 
 #[tokio::test]
 async fn the_seeds_one_call_then_me_and_logout() {
@@ -16,8 +17,17 @@ async fn the_seeds_one_call_then_me_and_logout() {
     assert_eq!(body["msg"], "success");
     assert_eq!(body["data"]["phone"], "13800138000");
     assert_eq!(body["data"]["openid"], openid.as_str());
-    assert_eq!(body["data"]["expiresIn"], 30 * 86400);
+    // An access token (a JWT) for 15 minutes, and a refresh token for the session's 30 days.
+    assert_eq!(body["data"]["expiresIn"], 15 * 60);
+    assert_eq!(body["data"]["refreshExpiresIn"], 30 * 86400);
     let token = body["data"]["token"].as_str().unwrap().to_owned();
+    assert!(token.starts_with("eyJ"), "{token}");
+    assert!(
+        body["data"]["refreshToken"]
+            .as_str()
+            .unwrap()
+            .starts_with("wxr_")
+    );
 
     let (status, me) = app.get("/api/v1/me", Some(&token)).await;
     assert_eq!(status, 200, "{me}");
@@ -106,12 +116,7 @@ async fn silent_login_needs_the_phone_only_once() {
     assert_eq!(status, 200, "{second}");
     assert_eq!(second["data"]["status"], "ok");
     assert_eq!(second["data"]["phone"], "13900139000");
-    assert!(
-        second["data"]["token"]
-            .as_str()
-            .unwrap()
-            .starts_with("wxs_")
-    );
+    assert!(second["data"]["token"].as_str().unwrap().starts_with("eyJ"));
     assert_eq!(app.phone_calls().await, calls);
     assert_eq!(app.users().await, 1);
 }
@@ -335,13 +340,22 @@ async fn field_errors_name_the_field() {
 #[tokio::test]
 async fn a_session_survives_a_restart_and_no_phone_is_stored_in_clear() {
     let dir = temp_dir("restart");
-    let mut app = spawn_with(common::sandbox_args(&dir)).await;
+    // The tokens' issuer must stay the same across the restart (by default it names the listen address, which
+    // port 0 changes): as in production, it is the public URL.
+    let args = || ServeArgs {
+        tokens: wxlogin::config::TokenArgs {
+            issuer: Some("http://login.example.test".into()),
+            ..Default::default()
+        },
+        ..common::sandbox_args(&dir)
+    };
+    let mut app = spawn_with(args()).await;
     let openid = app.user("13512345678").await;
     let (_, body) = app.get_phone(&openid).await;
     let token = body["data"]["token"].as_str().unwrap().to_owned();
     app.stop().await;
 
-    let app = spawn_with(common::sandbox_args(&dir)).await;
+    let app = spawn_with(args()).await;
     let (status, me) = app.get("/api/v1/me", Some(&token)).await;
     assert_eq!(status, 200, "{me}");
     assert_eq!(me["data"]["phone"], "135****5678");

@@ -1,20 +1,29 @@
-//! The login core driven directly, on an injected clock: ticket and session expiry are tested by moving the
-//! clock, not by sleeping. WeChat is the simulator on a loopback port.
+//! The login core driven directly, on an injected clock: ticket, access-token and session expiry are tested by
+//! moving the clock, not by sleeping. WeChat is the simulator on a loopback port.
 
 use std::sync::Arc;
 use std::time::Duration;
 
+use wxlogin::access::Access;
+use wxlogin::access::jwt::TokenPolicy;
+use wxlogin::access::keys::SigningKeys;
 use wxlogin::api::error::ApiError;
 use wxlogin::config::{PhoneBinding, PhoneConflict};
+use wxlogin::logins::LoggedIn;
 use wxlogin::logins::apps::{App, Apps};
+use wxlogin::logins::clock::Clock;
 use wxlogin::logins::clock::ManualClock;
 use wxlogin::logins::link::LinkPolicy;
 use wxlogin::logins::{Logins, Policy, Silent, TICKET_TTL};
 use wxlogin::phone_crypto::PhoneCipher;
 use wxlogin::ratelimit::{RateLimitConfig, RateLimiter};
+use wxlogin::tokens::{Bearer, RefreshToken};
 use wxsim::{AppCredentials, NewUser, SimConfig};
 
+/// How long a session lives without a refresh (`refresh_token_ttl`), and at most (`refresh_absolute_ttl`).
 const SESSION_TTL: Duration = Duration::from_secs(3600);
+const ABSOLUTE_TTL: Duration = Duration::from_secs(3 * 3600);
+const ACCESS_TTL: Duration = Duration::from_secs(900);
 
 struct Core {
     logins: Logins,
@@ -37,15 +46,30 @@ async fn core() -> Core {
     };
     let clock = Arc::new(ManualClock::new(1_800_000_000));
     let cipher = PhoneCipher::from_base64("MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=").unwrap();
+    let store = wxlogin::store::open("sqlite::memory:").await.unwrap();
+    let keys = SigningKeys::open(store.clone(), cipher.clone(), ACCESS_TTL, clock.now())
+        .await
+        .unwrap();
+    let policy = TokenPolicy {
+        issuer: "http://wxlogin.test".into(),
+        audiences: vec!["wxlogin".into()],
+        access_ttl: ACCESS_TTL,
+        openid_claim: false,
+        unionid_claim: false,
+    };
     let logins = Logins {
         apps: Apps::new(vec![app]),
-        store: wxlogin::store::open("sqlite::memory:").await.unwrap(),
+        store,
+        access: Access::new(Arc::new(keys), policy),
+        live: moka::sync::Cache::new(100),
         limiter: RateLimiter::new(&RateLimitConfig::off(), None, cipher.rate_limit_key()).unwrap(),
         cipher,
         clock: clock.clone(),
         policy: Policy {
             binding: PhoneBinding::Verify,
-            session_ttl: SESSION_TTL,
+            refresh_ttl: SESSION_TTL,
+            refresh_absolute_ttl: ABSOLUTE_TTL,
+            forward_phone: false,
             link: LinkPolicy {
                 link_by_phone: true,
                 phone_conflict: PhoneConflict::Move,
@@ -73,6 +97,26 @@ impl Core {
             ..NewUser::default()
         };
         self.wechat.sim.create_user(user).unwrap().openid
+    }
+
+    /// The account behind an access token, as `/api/v1/me` sees it.
+    async fn me(&self, access_token: &str) -> Result<wxlogin::logins::Me, ApiError> {
+        let bearer = Bearer::parse(access_token).expect("a JWT's shape");
+        let auth = self.logins.authenticate(&bearer, || Ok(self.app())).await?;
+        self.logins.me(auth).await
+    }
+
+    /// A new person logged in with the ticket and phone step.
+    async fn logged_in(&self, phone: &str) -> (String, LoggedIn) {
+        let openid = self.user(phone);
+        let ticket = self.ticket(&openid).await;
+        let code = self.phone_code(&openid);
+        let logged_in = self
+            .logins
+            .phone_with_ticket(self.app(), &ticket, &code)
+            .await
+            .unwrap();
+        (openid, logged_in)
     }
 
     fn login_code(&self, openid: &str) -> weixin::LoginCode {
@@ -119,25 +163,35 @@ async fn a_ticket_expires_with_the_clock_and_costs_no_phone_code() {
 }
 
 #[tokio::test]
-async fn a_session_ends_when_its_lifetime_has_passed() {
+async fn an_access_token_expires_with_the_clock_and_a_refresh_brings_a_new_one() {
     let core = core().await;
-    let openid = core.user("13800138101");
-    let ticket = core.ticket(&openid).await;
-    let code = core.phone_code(&openid);
-    let logged_in = core
-        .logins
-        .phone_with_ticket(core.app(), &ticket, &code)
-        .await
-        .unwrap();
-    assert_eq!(logged_in.expires_in, SESSION_TTL);
-    core.clock.advance(SESSION_TTL.as_secs() as i64 - 1);
-    let me = core.logins.me(core.app(), &logged_in.token).await.unwrap();
+    let (_, logged_in) = core.logged_in("13800138101").await;
+    assert_eq!(logged_in.expires_in, ACCESS_TTL);
+    assert_eq!(logged_in.refresh_expires_in, SESSION_TTL);
+    core.clock.advance(ACCESS_TTL.as_secs() as i64 - 1);
+    let me = core.me(&logged_in.access_token).await.unwrap();
     assert_eq!(me.session.account.id, logged_in.account_id);
     assert_eq!(me.phone.as_deref(), Some("13800138101"));
     core.clock.advance(1);
     assert_eq!(
-        core.logins.me(core.app(), &logged_in.token).await.err(),
+        core.me(&logged_in.access_token).await.err(),
         Some(ApiError::Unauthorized)
+    );
+    let refreshed = core.logins.refresh(&logged_in.refresh_token).await.unwrap();
+    assert_eq!(refreshed.logged_in_as.account.id, logged_in.account_id);
+    assert_ne!(refreshed.refresh_token, logged_in.refresh_token);
+    let me = core.me(&refreshed.access_token).await.unwrap();
+    assert_eq!(me.session.account.id, logged_in.account_id);
+}
+
+#[tokio::test]
+async fn a_session_ends_when_unused_for_its_lifetime_then_the_user_logs_in_silently() {
+    let core = core().await;
+    let (openid, logged_in) = core.logged_in("13800138102").await;
+    core.clock.advance(SESSION_TTL.as_secs() as i64);
+    assert_eq!(
+        core.logins.refresh(&logged_in.refresh_token).await.err(),
+        Some(ApiError::RefreshInvalid)
     );
     // The returning user logs in silently again, on the same account.
     match core
@@ -149,4 +203,49 @@ async fn a_session_ends_when_its_lifetime_has_passed() {
         Silent::LoggedIn(again) => assert_eq!(again.account_id, logged_in.account_id),
         Silent::PhoneRequired { .. } => panic!("a known user is asked for the phone again"),
     }
+}
+
+#[tokio::test]
+async fn refreshes_slide_a_session_up_to_its_absolute_end() {
+    let core = core().await;
+    let (_, logged_in) = core.logged_in("13800138103").await;
+    let mut refresh: RefreshToken = logged_in.refresh_token;
+    // Used every half hour, the session outlives its sliding lifetime …
+    let step = SESSION_TTL.as_secs() as i64 / 2;
+    let steps = ABSOLUTE_TTL.as_secs() as i64 / step;
+    for _ in 1..steps {
+        core.clock.advance(step);
+        refresh = core.logins.refresh(&refresh).await.unwrap().refresh_token;
+    }
+    // … but not its absolute end.
+    core.clock.advance(step);
+    assert_eq!(
+        core.logins.refresh(&refresh).await.err(),
+        Some(ApiError::RefreshInvalid)
+    );
+}
+
+#[tokio::test]
+async fn a_reused_refresh_token_ends_the_session_for_every_token_of_it() {
+    let core = core().await;
+    let (_, logged_in) = core.logged_in("13800138104").await;
+    let first = logged_in.refresh_token;
+    let refreshed = core.logins.refresh(&first).await.unwrap();
+    assert_eq!(
+        core.logins.refresh(&first).await.err(),
+        Some(ApiError::RefreshReused)
+    );
+    assert_eq!(
+        core.logins.refresh(&refreshed.refresh_token).await.err(),
+        Some(ApiError::RefreshInvalid)
+    );
+    // The access tokens of the session stop opening our routes at once, not when they expire.
+    assert_eq!(
+        core.me(&refreshed.access_token).await.err(),
+        Some(ApiError::Unauthorized)
+    );
+    assert_eq!(
+        core.me(&logged_in.access_token).await.err(),
+        Some(ApiError::Unauthorized)
+    );
 }

@@ -18,9 +18,12 @@ pub async fn me(
     State(state): State<Arc<AppState>>,
     headers: HeaderMap,
 ) -> Result<Json<Success<MeAnswer>>, ApiError> {
-    let token = edge::required_bearer(&headers)?;
-    let app = state.app(&headers, None)?;
-    let me = state.logins.me(app, &token).await?;
+    let bearer = edge::required_bearer(&headers)?;
+    let auth = state
+        .logins
+        .authenticate(&bearer, || state.app(&headers, None))
+        .await?;
+    let me = state.logins.me(auth).await?;
     Ok(Success::new(MeAnswer::from(me)))
 }
 
@@ -31,9 +34,12 @@ pub async fn logout(
     State(state): State<Arc<AppState>>,
     headers: HeaderMap,
 ) -> Result<Json<Success<Empty>>, ApiError> {
-    let token = edge::required_bearer(&headers)?;
-    let app = state.app(&headers, None)?;
-    state.logins.logout(app, &token).await?;
+    let bearer = edge::required_bearer(&headers)?;
+    let auth = state
+        .logins
+        .authenticate(&bearer, || state.app(&headers, None))
+        .await?;
+    state.logins.logout(&auth).await?;
     Ok(Success::new(Empty {}))
 }
 

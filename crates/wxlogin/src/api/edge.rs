@@ -4,7 +4,7 @@
 //! - the body: a JSON object whose string fields are parsed into typed values, every problem reported with the
 //!   field's name (the body limit, 16 KiB, is enforced before any parsing);
 //! - the client's address, as rate limits see it: the peer, or the address a trusted proxy forwarded for;
-//! - `Authorization: Bearer <session token>`;
+//! - `Authorization: Bearer <access token>` (or an opaque session token of an earlier release);
 //! - the app a request is for, and the state every handler shares;
 //! - `{"code":0,"msg":"success","data":…}`.
 
@@ -13,7 +13,7 @@ use crate::client_ip::TrustedProxies;
 use crate::logins::Logins;
 use crate::logins::apps::{App, AppClaim};
 use crate::ratelimit::Limit;
-use crate::tokens::SessionToken;
+use crate::tokens::Bearer;
 use axum::body::Bytes;
 use axum::extract::{ConnectInfo, FromRequest, FromRequestParts, Request};
 use axum::http::header::{AUTHORIZATION, REFERER};
@@ -40,6 +40,8 @@ pub struct AppState {
     pub trusted_proxies: TrustedProxies,
     /// `/openapi.json`, rendered once when the routes are built (from the routes themselves).
     pub openapi: std::sync::OnceLock<Arc<str>>,
+    /// Resource servers that may introspect tokens (`[[clients]]`).
+    pub clients: Vec<crate::config::ClientCredentials>,
 }
 
 impl AppState {
@@ -183,11 +185,12 @@ impl FromRequestParts<Arc<AppState>> for ClientIp {
     }
 }
 
-// ---- the session token ----
+// ---- the Bearer token ----
 
-/// The session token the request carries, if it carries an Authorization header at all. A header that is not
-/// a well-formed Bearer token of ours is refused outright.
-pub fn bearer(headers: &HeaderMap) -> Result<Option<SessionToken>, ApiError> {
+/// The token the request carries (an access token, or an opaque session token of an earlier release), if it
+/// carries an Authorization header at all. A header that is not a well-formed Bearer token of ours is refused
+/// outright.
+pub fn bearer(headers: &HeaderMap) -> Result<Option<Bearer>, ApiError> {
     let Some(value) = headers.get(AUTHORIZATION) else {
         return Ok(None);
     };
@@ -197,13 +200,13 @@ pub fn bearer(headers: &HeaderMap) -> Result<Option<SessionToken>, ApiError> {
         .trim()
         .split_once(' ')
         .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
-        .and_then(|(_, t)| SessionToken::parse(t.trim()))
+        .and_then(|(_, t)| Bearer::parse(t.trim()))
         .ok_or(ApiError::Unauthorized)?;
     Ok(Some(token))
 }
 
 /// The Bearer token a route requires, or 401.
-pub fn required_bearer(headers: &HeaderMap) -> Result<SessionToken, ApiError> {
+pub fn required_bearer(headers: &HeaderMap) -> Result<Bearer, ApiError> {
     bearer(headers)?.ok_or(ApiError::Unauthorized)
 }
 

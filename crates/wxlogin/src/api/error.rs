@@ -38,6 +38,10 @@ pub enum ApiError {
     /// The verified phone belongs to another account and `phone_conflict = "deny"`.
     PhoneInUse,
     Unauthorized,
+    /// The refresh token is unknown, expired, ended or malformed.
+    RefreshInvalid,
+    /// A refresh token that was rotated away was presented again: its session is ended.
+    RefreshReused,
     UserBlocked,
     /// Too many requests (our limits, or WeChat's 45011); `Retry-After` says when one would pass.
     RateLimited {
@@ -189,6 +193,20 @@ impl ApiError {
                 error: "unauthorized",
                 msg: "未登录或登录已过期，请重新登录",
                 when: "no, a forged, an expired or a logged-out session token",
+            },
+            Self::RefreshInvalid => Row {
+                status: S::UNAUTHORIZED,
+                code: 2010,
+                error: "refresh_invalid",
+                msg: "登录已过期，请重新登录",
+                when: "the refresh token is unknown, malformed, expired (`refresh_token_ttl` since its last use, or `refresh_absolute_ttl` since the login), or its session ended (logout, revocation)",
+            },
+            Self::RefreshReused => Row {
+                status: S::UNAUTHORIZED,
+                code: 2011,
+                error: "refresh_reused",
+                msg: "登录状态异常，请重新登录",
+                when: "a refresh token that was already used (rotated) was presented again: the whole session is ended, its newer refresh token too (reuse detection); log in again",
             },
             Self::UserBlocked => Row {
                 status: S::FORBIDDEN,

@@ -83,11 +83,20 @@ pub async fn phone(
                 .ok_or(ApiError::TicketInvalid)?,
         ),
     };
-    let app = state.app(&headers, Some(&body))?;
     state.limit_ip(&client).await?;
     let logged_in = match (bearer, ticket) {
-        (Some(token), _) => state.logins.change_phone(app, &token, &phone_code).await?,
+        (Some(bearer), _) => {
+            let current = state
+                .logins
+                .authenticate(&bearer, || state.app(&headers, Some(&body)))
+                .await?;
+            state
+                .logins
+                .change_phone(&current.app, &current, &phone_code)
+                .await?
+        }
         (None, Some(ticket)) => {
+            let app = state.app(&headers, Some(&body))?;
             state
                 .logins
                 .phone_with_ticket(app, &ticket, &phone_code)
@@ -113,8 +122,15 @@ pub struct SessionAnswer {
     /// WeChat's `phoneNumber`.
     pub phone: String,
     pub openid: String,
+    /// The access token: a JWT (RFC 9068) other services verify with `/.well-known/jwks.json`.
     pub token: String,
+    /// The access token's lifetime in seconds (`access_token_ttl`).
     pub expires_in: u64,
+    /// Opaque (`wxr_…`): for `/api/v1/refresh` or the refresh grant; each use rotates it.
+    pub refresh_token: String,
+    /// Seconds the refresh token stays valid unused (`refresh_token_ttl`, sliding; never past
+    /// `refresh_absolute_ttl` after the login).
+    pub refresh_expires_in: u64,
 }
 
 impl SessionAnswer {
@@ -134,8 +150,10 @@ impl SessionAnswer {
             appid: l.appid,
             phone: l.phone,
             openid: l.openid,
-            token: l.token.expose().to_owned(),
+            token: l.access_token,
             expires_in: l.expires_in.as_secs(),
+            refresh_token: l.refresh_token.expose().to_owned(),
+            refresh_expires_in: l.refresh_expires_in.as_secs(),
         }
     }
 }

@@ -2,10 +2,12 @@
 //! wrong method, panic).
 
 mod account;
+mod discovery;
 pub mod drain;
 pub mod edge;
 pub mod error;
 mod login;
+mod oauth;
 pub mod openapi;
 
 use axum::Router;
@@ -31,6 +33,12 @@ pub fn routes(state: Arc<AppState>) -> Router {
         .routes(routes!(login::phone))
         .routes(routes!(account::me))
         .routes(routes!(account::logout))
+        .routes(routes!(oauth::refresh))
+        .routes(routes!(oauth::token))
+        .routes(routes!(oauth::revoke))
+        .routes(routes!(oauth::introspect))
+        .routes(routes!(discovery::userinfo))
+        .routes(routes!(discovery::verify))
         .route_layer(middleware::from_fn_with_state(
             state.drain.clone(),
             drain::track,
@@ -42,6 +50,8 @@ pub fn routes(state: Arc<AppState>) -> Router {
         ));
     let (router, doc) = OpenApiRouter::new()
         .merge(api)
+        .routes(routes!(discovery::openid_configuration))
+        .routes(routes!(discovery::jwks))
         .routes(routes!(account::healthz))
         .routes(routes!(account::readyz))
         .routes(routes!(account::metrics))

@@ -146,7 +146,9 @@ fn listed(
                 "[[apps]] lists appid {appid} twice: list each app once"
             )));
         }
-        let secret = entry_secret(&appid, entry, env)?;
+        let what = format!("[[apps]] appid {appid}");
+        let secret =
+            weixin::AppSecret::new(secret_from(&what, &entry.secret, &entry.secret_env, env)?);
         let name = entry
             .name
             .as_deref()
@@ -162,21 +164,23 @@ fn listed(
     Ok(apps)
 }
 
-/// An entry's secret: `secret` inline, or `secret_env`, the name of the variable that holds it.
-fn entry_secret(
-    appid: &weixin::AppId,
-    entry: &AppEntry,
+/// An entry's secret (`what` names the entry): `secret` inline, or `secret_env`, the name of the variable that
+/// holds it.
+pub(super) fn secret_from(
+    what: &str,
+    secret: &Option<String>,
+    secret_env: &Option<String>,
     env: &impl Fn(&str) -> Option<String>,
-) -> Result<weixin::AppSecret, ConfigError> {
-    let fail = |why: String| ConfigError(format!("[[apps]] appid {appid}: {why}"));
-    match (&entry.secret, &entry.secret_env) {
+) -> Result<String, ConfigError> {
+    let fail = |why: String| ConfigError(format!("{what}: {why}"));
+    match (secret, secret_env) {
         (Some(_), Some(_)) => Err(fail("both secret and secret_env are set: give one".into())),
         (None, None) => Err(fail(
             "no secret: set secret_env to the name of the environment variable that holds it (or secret)"
                 .into(),
         )),
         (Some(secret), None) if secret.trim().is_empty() => Err(fail("secret is empty".into())),
-        (Some(secret), None) => Ok(weixin::AppSecret::new(secret.trim())),
+        (Some(secret), None) => Ok(secret.trim().to_owned()),
         (None, Some(var)) => {
             let var = var.trim();
             // Only a name is ever printed. A value that does not look like one may be the secret itself, pasted
@@ -191,7 +195,7 @@ fn entry_secret(
                 Some(value) if value.trim().is_empty() => Err(fail(format!(
                     "secret_env names {var}, which is set but empty (a secret that failed to load?)"
                 ))),
-                Some(value) => Ok(weixin::AppSecret::new(value.trim())),
+                Some(value) => Ok(value.trim().to_owned()),
             }
         }
     }

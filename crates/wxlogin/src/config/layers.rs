@@ -2,6 +2,7 @@
 //! were given. Every setting is declared once, in [`Merged`]; its field name is the TOML key and the flag's name.
 
 use super::apps::{AccountPolicy, AppEntry};
+use super::tokens::ClientEntry;
 use super::{ConfigError, PhoneBinding, ServeArgs, defaults};
 use crate::client_ip::TrustedProxies;
 use crate::ratelimit::RateLimitConfig;
@@ -39,6 +40,14 @@ pub(super) struct Merged {
     pub secret: Option<String>,
     pub apps: Vec<AppEntry>,
     pub accounts: AccountPolicy,
+    pub issuer: Option<String>,
+    pub audiences: Option<Vec<String>>,
+    pub access_token_ttl: String,
+    pub refresh_token_ttl: Option<String>,
+    pub refresh_absolute_ttl: String,
+    pub token_claims: Vec<String>,
+    pub forward_auth_phone: bool,
+    pub clients: Vec<ClientEntry>,
 }
 
 impl Default for Merged {
@@ -68,6 +77,14 @@ impl Default for Merged {
             secret: None,
             apps: Vec::new(),
             accounts: AccountPolicy::default(),
+            issuer: None,
+            audiences: None,
+            access_token_ttl: defaults::ACCESS_TOKEN_TTL.into(),
+            refresh_token_ttl: None,
+            refresh_absolute_ttl: defaults::REFRESH_ABSOLUTE_TTL.into(),
+            token_claims: Vec::new(),
+            forward_auth_phone: false,
+            clients: Vec::new(),
         }
     }
 }

@@ -12,8 +12,10 @@ mod layers;
 mod readme;
 #[cfg(test)]
 mod tests;
+mod tokens;
 
 pub use apps::{AccountArgs, AccountPolicy, AppSettings, PhoneConflict};
+pub use tokens::{ClientCredentials, TokenArgs, TokenSettings};
 
 use crate::client_ip::TrustedProxies;
 use crate::ratelimit::RateLimitConfig;
@@ -38,6 +40,9 @@ pub mod defaults {
     pub const DRAIN_TIMEOUT: &str = "15s";
     pub const LINK_BY_PHONE: bool = true;
     pub const PHONE_CONFLICT: &str = "move";
+    pub const AUDIENCE: &str = "wxlogin";
+    pub const ACCESS_TOKEN_TTL: &str = "15m";
+    pub const REFRESH_ABSOLUTE_TTL: &str = "180d";
 }
 
 /// How `/api/getPhone` ties the phone code to the user of the login code.
@@ -124,6 +129,10 @@ pub struct ServeArgs {
     /// The `[accounts]` table's settings.
     #[command(flatten)]
     pub accounts: AccountArgs,
+    /// The token side's settings (top-level keys).
+    #[command(flatten)]
+    #[serde(flatten)]
+    pub tokens: TokenArgs,
 }
 
 /// `--rate-limits`.
@@ -157,6 +166,7 @@ pub struct Settings {
     pub rate_limits: RateLimitConfig,
     pub trusted_proxies: TrustedProxies,
     pub connection_limits: crate::server::ConnectionLimits,
+    pub tokens: TokenSettings,
 }
 
 /// The data key's text, which never prints.
@@ -198,6 +208,7 @@ impl Settings {
         if session_ttl < Duration::from_secs(60) {
             return Err(ConfigError("--session-ttl must be at least 1m".into()));
         }
+        let tokens = tokens::resolve(&merged, session_ttl, &env)?;
         let token_lock_lease = duration("--token-lock-lease", &merged.token_lock_lease, "10s")?;
         if token_lock_lease < Duration::from_millis(100) {
             return Err(ConfigError(
@@ -288,12 +299,26 @@ impl Settings {
             rate_limits,
             trusted_proxies: merged.trusted_proxies,
             connection_limits,
+            tokens,
         })
     }
 
     /// Sandbox mode: no WeChat app configured, WeChat simulated in process.
     pub fn is_sandbox(&self) -> bool {
         self.apps.is_empty()
+    }
+
+    /// The `iss` of access tokens: as configured, or `http://` and the listen address (an unspecified address as
+    /// loopback).
+    pub fn issuer(&self, bound: SocketAddr) -> String {
+        self.tokens.issuer.clone().unwrap_or_else(|| {
+            let host = if bound.ip().is_unspecified() {
+                SocketAddr::from(([127, 0, 0, 1], bound.port()))
+            } else {
+                bound
+            };
+            format!("http://{host}")
+        })
     }
 
     /// The database URL in use: the given one, or SQLite in the data dir.

@@ -53,6 +53,9 @@ fn the_readme_states_the_defaults() {
         ("log-format", d::LOG_FORMAT),
         ("link-by-phone", &link_by_phone),
         ("phone-conflict", d::PHONE_CONFLICT),
+        ("audiences", d::AUDIENCE),
+        ("access-token-ttl", d::ACCESS_TOKEN_TTL),
+        ("refresh-absolute-ttl", d::REFRESH_ABSOLUTE_TTL),
     ] {
         let row = readme
             .lines()

@@ -7,9 +7,10 @@ use super::link::{self, Linked, Refusal, Seen};
 use super::{LoggedIn, Logins};
 use crate::api::error::ApiError;
 use crate::store::{
-    AccountId, Holder, Plan, QuickLogin, QuickOutcome, Step, Store, StoreError, StoredPhone,
+    AccountId, Holder, Plan, QuickLogin, QuickOutcome, Refresh, Step, Store, StoreError,
+    StoredPhone, UnixTime,
 };
-use crate::tokens::{SessionToken, Ticket};
+use crate::tokens::{RefreshToken, Ticket};
 use std::sync::Arc;
 use weixin::PhoneInfo;
 
@@ -33,7 +34,13 @@ impl Logins {
             let quick = self.quick(appid, openid, unionid, phone, ticket).await?;
             if let Some((account_id, token)) = quick {
                 let phone = info.phone.phone_number.clone();
-                return Ok(self.logged_in(account_id, appid, openid, phone, token));
+                let who = Who {
+                    account: account_id,
+                    appid,
+                    openid,
+                    unionid,
+                };
+                return Ok(self.logged_in(who, phone, token)?);
             }
         } else if let Some(logged_in) = self.returning(appid, openid, unionid).await? {
             return Ok(logged_in);
@@ -67,7 +74,7 @@ impl Logins {
                 // Known, but the phone moved to another account: ask for one again.
                 return Err(Landing::NeedsPhone);
             };
-            let token = SessionToken::generate();
+            let token = RefreshToken::generate();
             let mut plan = Plan {
                 now,
                 steps: Vec::with_capacity(steps.len() + 2),
@@ -78,15 +85,25 @@ impl Logins {
                 });
             }
             plan.steps.extend(steps);
-            plan.steps
-                .push(self.session_step(appid, openid, &token, now));
+            let holder = Holder::Named {
+                appid: appid.to_owned(),
+                openid: openid.to_owned(),
+            };
+            plan.steps.push(self.session_step(holder, &token, now));
             match self.store.apply(plan).await {
                 Ok(()) => {
                     let phone = match verified {
                         Some(info) => info.phone.phone_number.clone(),
                         None => self.open_phone(&stored_phone)?,
                     };
-                    return Ok(self.logged_in(account.id, appid, openid, phone, token));
+                    let unionid = account.unionid.as_deref().or(unionid);
+                    let who = Who {
+                        account: account.id,
+                        appid,
+                        openid,
+                        unionid,
+                    };
+                    return Ok(self.logged_in(who, phone, token)?);
                 }
                 Err(StoreError::Conflict) if attempt < ATTEMPTS => {
                     tracing::debug!(
@@ -101,17 +118,29 @@ impl Logins {
         Err(ApiError::from(StoreError::Conflict).into())
     }
 
-    /// The session a login ends with: for an account that still holds a phone when it is written.
-    fn session_step(&self, appid: &str, openid: &str, token: &SessionToken, now: i64) -> Step {
+    /// The session a login ends with, and its first refresh token: for an account that still holds a phone when
+    /// it is written.
+    fn session_step(&self, identity: Holder, token: &RefreshToken, now: UnixTime) -> Step {
+        let (expires_at, refresh) = self.session_times(token, now);
         Step::Session {
-            identity: Holder::Named {
-                appid: appid.to_owned(),
-                openid: openid.to_owned(),
-            },
-            token_hash: token.key(),
-            expires_at: now + self.policy.session_ttl.as_secs() as i64,
+            identity,
+            token_hash: token.session().0,
+            expires_at,
             require_phone: true,
+            refresh: Some(refresh),
         }
+    }
+
+    /// A new session's expiry (`refresh_token_ttl`, sliding with each refresh) and absolute end
+    /// (`refresh_absolute_ttl`).
+    fn session_times(&self, token: &RefreshToken, now: UnixTime) -> (UnixTime, Refresh) {
+        let ends_at = now + self.policy.refresh_absolute_ttl.as_secs() as i64;
+        let expires_at = (now + self.policy.refresh_ttl.as_secs() as i64).min(ends_at);
+        let refresh = Refresh {
+            secret_hash: token.secret_hash(),
+            ends_at,
+        };
+        (expires_at, refresh)
     }
 
     /// A silent login of a returning identity whose account has a phone and agrees with the unionid WeChat sent (or
@@ -132,22 +161,22 @@ impl Logins {
             return Ok(None);
         };
         let now = self.clock.now();
-        let token = SessionToken::generate();
+        let token = RefreshToken::generate();
         let plan = Plan {
             now,
-            steps: vec![Step::Session {
-                identity: Holder::Id(found.identity.id),
-                token_hash: token.key(),
-                expires_at: now + self.policy.session_ttl.as_secs() as i64,
-                require_phone: true,
-            }],
+            steps: vec![self.session_step(Holder::Id(found.identity.id), &token, now)],
         };
         match self.store.apply(plan).await {
             Ok(()) => {
                 let phone = self.open_phone(&stored)?;
-                Ok(Some(
-                    self.logged_in(account.id, appid, openid, phone, token),
-                ))
+                let unionid = account.unionid.as_deref();
+                let who = Who {
+                    account: account.id,
+                    appid,
+                    openid,
+                    unionid,
+                };
+                Ok(Some(self.logged_in(who, phone, token)?))
             }
             // The phone moved away (or the identity went) since the read: the rules decide.
             Err(StoreError::Conflict) => Ok(None),
@@ -164,9 +193,10 @@ impl Logins {
         unionid: Option<&str>,
         phone: &StoredPhone,
         ticket: Option<&Ticket>,
-    ) -> Result<Option<(AccountId, SessionToken)>, ApiError> {
+    ) -> Result<Option<(AccountId, RefreshToken)>, ApiError> {
         let now = self.clock.now();
-        let token = SessionToken::generate();
+        let token = RefreshToken::generate();
+        let (expires_at, refresh) = self.session_times(&token, now);
         let login = QuickLogin {
             new_account: AccountId::generate(),
             appid: appid.to_owned(),
@@ -174,14 +204,18 @@ impl Logins {
             unionid: unionid.map(str::to_owned),
             phone: phone.clone(),
             ticket_hash: ticket.map(Ticket::hash),
-            token_hash: token.key(),
-            expires_at: now + self.policy.session_ttl.as_secs() as i64,
+            token_hash: token.session().0,
+            expires_at,
+            refresh: Some(refresh),
         };
         let new_account = login.new_account.clone();
         match self.store.quick_login(login, now).await {
             Ok(QuickOutcome::Created) => Ok(Some((new_account, token))),
             Ok(QuickOutcome::Returning) => {
-                let session = self.store.session(&token.lookup(), appid, now).await?;
+                let session = self
+                    .store
+                    .session(&token.session().lookup(), appid, now)
+                    .await?;
                 let session = session.ok_or(ApiError::Internal)?;
                 Ok(Some((session.account.id, token)))
             }
@@ -191,23 +225,37 @@ impl Logins {
         }
     }
 
+    /// The answer of a login: the session's first refresh token and an access token for it.
     pub(super) fn logged_in(
         &self,
-        account: AccountId,
-        appid: &str,
-        openid: &str,
+        who: Who<'_>,
         phone: String,
-        token: SessionToken,
-    ) -> LoggedIn {
-        LoggedIn {
-            account_id: account,
-            appid: appid.to_owned(),
-            openid: openid.to_owned(),
+        refresh: RefreshToken,
+    ) -> Result<LoggedIn, ApiError> {
+        let now = self.clock.now();
+        let access_token = self.mint(&who, refresh.session(), now)?;
+        Ok(LoggedIn {
+            account_id: who.account,
+            appid: who.appid.to_owned(),
+            openid: who.openid.to_owned(),
             phone,
-            token,
-            expires_in: self.policy.session_ttl,
-        }
+            access_token,
+            expires_in: self.access.policy.access_ttl,
+            refresh_token: refresh,
+            refresh_expires_in: self
+                .policy
+                .refresh_ttl
+                .min(self.policy.refresh_absolute_ttl),
+        })
     }
+}
+
+/// Whom a session is for.
+pub(super) struct Who<'a> {
+    pub account: AccountId,
+    pub appid: &'a str,
+    pub openid: &'a str,
+    pub unionid: Option<&'a str>,
 }
 
 /// Why [`Logins::land`] did not log in.

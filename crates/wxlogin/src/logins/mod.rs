@@ -11,7 +11,9 @@ pub mod apps;
 pub mod clock;
 mod land;
 pub mod link;
+mod sessions;
 
+use crate::access::Access;
 use crate::api::error::{ApiError, Exchange};
 use crate::config::PhoneBinding;
 use crate::phone_crypto::{PhoneCipher, row_id};
@@ -19,7 +21,7 @@ use crate::ratelimit::{Limit, RateLimiter};
 use crate::store::{
     AccountId, IdentityRecord, NewTicket, SessionRecord, Store, StoredPhone, TicketReservation,
 };
-use crate::tokens::{SessionToken, Ticket};
+use crate::tokens::{RefreshToken, Ticket};
 use apps::App;
 use clock::Clock;
 use land::Landing;
@@ -27,6 +29,8 @@ use link::LinkPolicy;
 use std::sync::Arc;
 use std::time::Duration;
 use weixin::{LoginCode, OpenId, PhoneCode, PhoneInfo, Session};
+
+pub use sessions::{Authenticated, Checked, LIVE_FOR, Live, Refreshed};
 
 /// How long a login ticket lives: as long as the phone code it waits for (WeChat: 5 minutes).
 pub const TICKET_TTL: Duration = Duration::from_secs(300);
@@ -39,13 +43,23 @@ pub struct Logins {
     pub clock: Arc<dyn Clock>,
     pub limiter: RateLimiter,
     pub policy: Policy,
+    /// Access tokens: minted at every login and refresh, verified on every Bearer route.
+    pub access: Access,
+    /// Sessions forward auth and introspection found live, for [`sessions::LIVE_FOR`] at most: what bounds how
+    /// long a logout on another instance takes to reach this one.
+    pub live: moka::sync::Cache<[u8; 32], Arc<Live>>,
 }
 
 /// The operator's choices.
 #[derive(Clone, Debug)]
 pub struct Policy {
     pub binding: PhoneBinding,
-    pub session_ttl: Duration,
+    /// A session lives this long after its last refresh (`refresh_token_ttl`)…
+    pub refresh_ttl: Duration,
+    /// …and never longer than this after its login (`refresh_absolute_ttl`).
+    pub refresh_absolute_ttl: Duration,
+    /// `/auth/verify` answers `X-Auth-Phone` (`forward_auth_phone`).
+    pub forward_phone: bool,
     pub link: LinkPolicy,
     /// The most one WeChat exchange may take: a login makes at most two in a row, within the request timeout.
     pub wechat_deadline: Duration,
@@ -63,8 +77,11 @@ pub struct LoggedIn {
     pub openid: String,
     /// WeChat's `phoneNumber`.
     pub phone: String,
-    pub token: SessionToken,
+    /// A JWT, for `access_token_ttl`.
+    pub access_token: String,
     pub expires_in: Duration,
+    pub refresh_token: RefreshToken,
+    pub refresh_expires_in: Duration,
 }
 
 /// What a silent login gives.
@@ -221,13 +238,12 @@ impl Logins {
     pub async fn change_phone(
         &self,
         app: &App,
-        token: &SessionToken,
+        current: &Authenticated,
         phone_code: &PhoneCode,
     ) -> Result<LoggedIn, ApiError> {
-        let current = self.session(app, token).await?;
         self.limit(Limit::App, app.appid.as_str()).await?;
-        let openid =
-            OpenId::parse(current.identity.openid.clone()).map_err(|_| ApiError::Internal)?;
+        let openid = OpenId::parse(current.session.identity.openid.clone())
+            .map_err(|_| ApiError::Internal)?;
         self.limit(Limit::OpenId, openid.as_str()).await?;
         let info = self.phone_exchange(app, phone_code, Some(&openid)).await?;
         let logged_in = self
@@ -235,45 +251,6 @@ impl Logins {
             .await?;
         tracing::info!(phone = %info.phone, account = %logged_in.account_id, "phone changed");
         Ok(logged_in)
-    }
-
-    /// The live session of `app` behind a token, or 401.
-    pub async fn session(
-        &self,
-        app: &App,
-        token: &SessionToken,
-    ) -> Result<SessionRecord, ApiError> {
-        self.store
-            .session(&token.lookup(), app.appid.as_str(), self.clock.now())
-            .await?
-            .ok_or(ApiError::Unauthorized)
-    }
-
-    /// `/api/v1/me`: the account behind the session, with every identity.
-    pub async fn me(&self, app: &App, token: &SessionToken) -> Result<Me, ApiError> {
-        let session = self.session(app, token).await?;
-        let phone = match &session.account.phone {
-            Some(phone) => Some(self.open_phone(phone)?),
-            None => None,
-        };
-        let identities = self.store.identities(&session.account.id).await?;
-        Ok(Me {
-            session,
-            phone,
-            identities,
-        })
-    }
-
-    /// `/api/v1/logout`: the session stops working at once.
-    pub async fn logout(&self, app: &App, token: &SessionToken) -> Result<(), ApiError> {
-        match self
-            .store
-            .delete_session(&token.lookup(), app.appid.as_str())
-            .await?
-        {
-            true => Ok(()),
-            false => Err(ApiError::Unauthorized),
-        }
     }
 
     /// A phone sealed to the identity that verified it, with its lookup hash.

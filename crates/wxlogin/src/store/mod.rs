@@ -21,6 +21,7 @@ mod queries;
 mod rows;
 mod sql_store;
 mod sqlite;
+mod tokens;
 mod writes;
 
 use std::sync::Arc;
@@ -28,6 +29,7 @@ use std::sync::Arc;
 pub use error::StoreError;
 pub use postgres::{PgStore, open_pg_with_schema};
 pub use sqlite::SqliteStore;
+pub use tokens::{Refresh, Rotation, RotationOutcome, SigningKeyRecord};
 
 /// Unix time in seconds.
 pub type UnixTime = i64;
@@ -232,6 +234,8 @@ pub enum Step {
         token_hash: [u8; 32],
         expires_at: UnixTime,
         require_phone: bool,
+        /// Its refresh token (`None`: an opaque session as earlier releases wrote them; tests only).
+        refresh: Option<Refresh>,
     },
     Audit(AuditRecord),
 }
@@ -268,6 +272,7 @@ pub struct QuickLogin {
     pub ticket_hash: Option<[u8; 32]>,
     pub token_hash: [u8; 32],
     pub expires_at: UnixTime,
+    pub refresh: Option<Refresh>,
 }
 
 /// Which shape [`Store::quick_login`] found.
@@ -321,6 +326,32 @@ pub trait Store: Send + Sync + 'static {
         appid: &str,
         now: UnixTime,
     ) -> Result<Option<SessionRecord>, StoreError>;
+
+    /// The identity and account behind a live session, whatever its app (a refresh token names its session, and
+    /// the caller checks the app is served).
+    async fn session_by_id(
+        &self,
+        session: &[u8; 32],
+        now: UnixTime,
+    ) -> Result<Option<SessionRecord>, StoreError>;
+
+    /// Rotates a session's refresh token (see [`Rotation`]).
+    async fn rotate_refresh(&self, rotation: Rotation) -> Result<RotationOutcome, StoreError>;
+
+    /// Deletes a session whose current refresh secret hashes to `secret_hash` (revocation by the holder of the
+    /// refresh token); true if one was deleted.
+    async fn end_session_with_refresh(
+        &self,
+        session: &[u8; 32],
+        secret_hash: &[u8; 32],
+    ) -> Result<bool, StoreError>;
+
+    /// Every signing key, oldest generation first.
+    async fn signing_keys(&self) -> Result<Vec<SigningKeyRecord>, StoreError>;
+
+    /// Stores a signing key; false if its generation exists already (another instance or `keys rotate` was
+    /// first: read the keys again).
+    async fn add_signing_key(&self, key: SigningKeyRecord) -> Result<bool, StoreError>;
 
     /// Deletes the session if it belongs to `appid`; true if one was deleted.
     async fn delete_session(&self, keys: &SessionKeys, appid: &str) -> Result<bool, StoreError>;

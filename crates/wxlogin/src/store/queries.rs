@@ -8,6 +8,7 @@ use super::{AccountId, SessionKeys, UnixTime};
 #[derive(Clone, Debug)]
 pub enum Arg {
     Int(i64),
+    OptInt(Option<i64>),
     Text(String),
     OptText(Option<String>),
     Bytes(Vec<u8>),
@@ -126,6 +127,46 @@ pub(super) fn session(keys: &SessionKeys, now: UnixTime, appid: &str) -> Query {
             Arg::Int(now),
             text(appid),
         ],
+    )
+}
+
+/// A live session, whatever its app.
+pub(super) fn session_by_id(session: &[u8; 32], now: UnixTime) -> Query {
+    query(
+        "SELECT a.id, a.unionid, a.phone_enc, a.phone_hash, a.phone_appid, a.phone_openid, a.created_at, a.updated_at, \
+             i.id AS identity_id, i.appid, i.openid, i.created_at AS identity_created_at, i.updated_at AS identity_updated_at \
+         FROM sessions s JOIN identities i ON i.id = s.identity_id JOIN accounts a ON a.id = i.account_id \
+         WHERE s.token_hash = $1 AND s.expires_at > $2",
+        vec![bytes(session), Arg::Int(now)],
+    )
+}
+
+/// The session a spent refresh secret belonged to.
+pub(super) fn refresh_spent(secret_hash: &[u8; 32]) -> Query {
+    query(
+        "SELECT session_id FROM refresh_spent WHERE secret_hash = $1",
+        vec![bytes(secret_hash)],
+    )
+}
+
+pub(super) fn delete_session_by_id(session: &[u8; 32]) -> Query {
+    query(
+        "DELETE FROM sessions WHERE token_hash = $1",
+        vec![bytes(session)],
+    )
+}
+
+pub(super) fn delete_session_with_refresh(session: &[u8; 32], secret_hash: &[u8; 32]) -> Query {
+    query(
+        "DELETE FROM sessions WHERE token_hash = $1 AND refresh_hash = $2",
+        vec![bytes(session), bytes(secret_hash)],
+    )
+}
+
+pub(super) fn signing_keys() -> Query {
+    query(
+        "SELECT generation, kid, private_key_enc, public_jwk, created_at FROM signing_keys ORDER BY generation",
+        vec![],
     )
 }
 
@@ -266,6 +307,7 @@ pub(super) fn purge(now: UnixTime) -> Vec<Statement> {
     [
         "DELETE FROM sessions WHERE expires_at <= $1",
         "DELETE FROM login_tickets WHERE expires_at <= $1",
+        "DELETE FROM refresh_spent WHERE expires_at <= $1",
     ]
     .into_iter()
     .map(|sql| Statement::counted(query(sql, vec![Arg::Int(now)])))

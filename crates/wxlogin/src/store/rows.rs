@@ -164,3 +164,24 @@ impl TryFrom<AuditRow> for AuditRecord {
         })
     }
 }
+
+#[derive(sqlx::FromRow)]
+pub(super) struct SigningKeyRow {
+    generation: i64,
+    kid: String,
+    private_key_enc: Vec<u8>,
+    public_jwk: String,
+    created_at: i64,
+}
+
+impl From<SigningKeyRow> for super::SigningKeyRecord {
+    fn from(row: SigningKeyRow) -> Self {
+        super::SigningKeyRecord {
+            generation: row.generation,
+            kid: row.kid,
+            private_key_enc: row.private_key_enc,
+            public_jwk: row.public_jwk,
+            created_at: row.created_at,
+        }
+    }
+}

@@ -3,12 +3,14 @@
 //! its rows, or a write's statements in one transaction.
 
 use super::queries::{self, Dialect, Expect, Query, Statement};
-use super::rows::{AccountRow, AuditRow, CandidateRow, IdentityRow, SessionRow, TicketRow};
+use super::rows::{
+    AccountRow, AuditRow, CandidateRow, IdentityRow, SessionRow, SigningKeyRow, TicketRow,
+};
 use super::writes;
 use super::{
     AccountId, AccountRecord, AuditRecord, Candidate, IdentityRecord, NewTicket, Plan, QuickLogin,
-    QuickOutcome, SessionKeys, SessionRecord, Store, StoreError, StoredPhone, TicketReservation,
-    UnixTime,
+    QuickOutcome, Rotation, RotationOutcome, SessionKeys, SessionRecord, SigningKeyRecord, Store,
+    StoreError, StoredPhone, TicketReservation, UnixTime,
 };
 use sqlx::postgres::PgRow;
 use sqlx::sqlite::SqliteRow;
@@ -94,6 +96,52 @@ impl<B: Backend> Store for SqlStore<B> {
     ) -> Result<Option<SessionRecord>, StoreError> {
         self.one::<SessionRow, _>(queries::session(keys, now, appid))
             .await
+    }
+
+    async fn session_by_id(
+        &self,
+        session: &[u8; 32],
+        now: UnixTime,
+    ) -> Result<Option<SessionRecord>, StoreError> {
+        self.one::<SessionRow, _>(queries::session_by_id(session, now))
+            .await
+    }
+
+    async fn rotate_refresh(&self, rotation: Rotation) -> Result<RotationOutcome, StoreError> {
+        match self.db.write(writes::rotate_refresh(&rotation)).await {
+            Ok(_) => return Ok(RotationOutcome::Rotated),
+            Err(StoreError::Conflict) => {}
+            Err(other) => return Err(other),
+        }
+        // Not this session's current secret: a spent one of it is a reuse; anything else is just invalid.
+        let spent: Option<(Vec<u8>,)> = self
+            .db
+            .read_optional(queries::refresh_spent(&rotation.presented))
+            .await?;
+        if spent.is_none_or(|(session,)| session != rotation.session) {
+            return Ok(RotationOutcome::Invalid);
+        }
+        let end = Statement::any(queries::delete_session_by_id(&rotation.session));
+        self.db.write(vec![end]).await?;
+        Ok(RotationOutcome::Reused)
+    }
+
+    async fn end_session_with_refresh(
+        &self,
+        session: &[u8; 32],
+        secret_hash: &[u8; 32],
+    ) -> Result<bool, StoreError> {
+        let end = Statement::counted(queries::delete_session_with_refresh(session, secret_hash));
+        Ok(self.db.write(vec![end]).await?.iter().sum::<u64>() > 0)
+    }
+
+    async fn signing_keys(&self) -> Result<Vec<SigningKeyRecord>, StoreError> {
+        self.all::<SigningKeyRow, _>(queries::signing_keys()).await
+    }
+
+    async fn add_signing_key(&self, key: SigningKeyRecord) -> Result<bool, StoreError> {
+        let added = self.db.write(vec![writes::add_signing_key(&key)]).await?;
+        Ok(added.iter().sum::<u64>() > 0)
     }
 
     async fn delete_session(&self, keys: &SessionKeys, appid: &str) -> Result<bool, StoreError> {
@@ -267,6 +315,7 @@ macro_rules! bind_args {
         for arg in $args {
             bound = match arg {
                 $crate::store::queries::Arg::Int(v) => bound.bind(*v),
+                $crate::store::queries::Arg::OptInt(v) => bound.bind(*v),
                 $crate::store::queries::Arg::Text(v) => bound.bind(v.as_str()),
                 $crate::store::queries::Arg::OptText(v) => bound.bind(v.as_deref()),
                 $crate::store::queries::Arg::Bytes(v) => bound.bind(v.as_slice()),
@@ -283,6 +332,7 @@ pub(super) fn bind<'q, DB>(query: &'q Query) -> sqlx::query::Query<'q, DB, DB::A
 where
     DB: sqlx::Database,
     i64: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+    Option<i64>: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
     &'q str: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
     Option<&'q str>: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
     &'q [u8]: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
@@ -297,6 +347,7 @@ where
     DB: sqlx::Database,
     T: for<'r> sqlx::FromRow<'r, DB::Row>,
     i64: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+    Option<i64>: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
     &'q str: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
     Option<&'q str>: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
     &'q [u8]: sqlx::Encode<'q, DB> + sqlx::Type<DB>,

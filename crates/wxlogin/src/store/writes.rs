@@ -1,7 +1,7 @@
 //! The statements that write a plan's steps (and a quick login), each step's SQL beside the step it writes.
 
 use super::queries::{Arg, Dialect, Expect, Statement, bytes, query, text};
-use super::{Holder, Plan, QuickLogin, Step, UnixTime};
+use super::{Holder, Plan, QuickLogin, Refresh, Rotation, SigningKeyRecord, Step, UnixTime};
 
 /// The statements that write `plan`, in order.
 pub(super) fn plan(plan: &Plan, dialect: Dialect) -> Vec<Statement> {
@@ -93,9 +93,11 @@ fn step_statements(step: &Step, now: UnixTime, dialect: Dialect, out: &mut Vec<S
             token_hash,
             expires_at,
             require_phone,
+            refresh,
         } => {
             let (sql, key) = session_sql(identity, *require_phone, dialect);
             let mut args = vec![bytes(token_hash), Arg::Int(now), Arg::Int(*expires_at)];
+            args.extend(refresh_args(refresh.as_ref()));
             args.extend(key);
             out.push(one(query(sql, args)));
         }
@@ -115,7 +117,15 @@ fn step_statements(step: &Step, now: UnixTime, dialect: Dialect, out: &mut Vec<S
     }
 }
 
-/// A session's insert: the identity by `(appid, openid)` (`$4`, `$5`) or by id (`$4`), and with `require_phone`
+/// A session's refresh columns (`$4`, `$5`): the secret's hash and the absolute end.
+fn refresh_args(refresh: Option<&Refresh>) -> [Arg; 2] {
+    [
+        Arg::OptBytes(refresh.map(|r| r.secret_hash.to_vec())),
+        Arg::OptInt(refresh.map(|r| r.ends_at)),
+    ]
+}
+
+/// A session's insert: the identity by `(appid, openid)` (`$6`, `$7`) or by id (`$6`), and with `require_phone`
 /// only if its account holds a phone. PostgreSQL: FOR SHARE makes a concurrent phone move either wait for this
 /// session (and then end it) or be seen by it (and then no row: the login decides again). SQLite writes one at a
 /// time.
@@ -127,7 +137,8 @@ fn session_sql(
     macro_rules! insert {
         ($key:literal, $tail:literal) => {
             concat!(
-                "INSERT INTO sessions (token_hash, identity_id, created_at, expires_at) SELECT $1, i.id, $2, $3 ",
+                "INSERT INTO sessions (token_hash, identity_id, created_at, expires_at, refresh_hash, ends_at) ",
+                "SELECT $1, i.id, $2, $3, $4, $5 ",
                 "FROM identities i JOIN accounts a ON a.id = i.account_id WHERE ",
                 $key,
                 $tail
@@ -144,15 +155,15 @@ fn session_sql(
     }
     match (identity, require_phone) {
         (Holder::Named { appid, openid }, true) => (
-            with_phone!("i.appid = $4 AND i.openid = $5"),
+            with_phone!("i.appid = $6 AND i.openid = $7"),
             vec![text(appid), text(openid)],
         ),
         (Holder::Named { appid, openid }, false) => (
-            insert!("i.appid = $4 AND i.openid = $5", ""),
+            insert!("i.appid = $6 AND i.openid = $7", ""),
             vec![text(appid), text(openid)],
         ),
-        (Holder::Id(id), true) => (with_phone!("i.id = $4"), vec![Arg::Int(id.0)]),
-        (Holder::Id(id), false) => (insert!("i.id = $4", ""), vec![Arg::Int(id.0)]),
+        (Holder::Id(id), true) => (with_phone!("i.id = $6"), vec![Arg::Int(id.0)]),
+        (Holder::Id(id), false) => (insert!("i.id = $6", ""), vec![Arg::Int(id.0)]),
     }
 }
 
@@ -197,16 +208,17 @@ pub(super) fn quick_login(login: &QuickLogin, now: UnixTime, dialect: Dialect) -
             Arg::Int(now),
         ],
     )));
+    let refresh = refresh_args(login.refresh.as_ref());
     let sql = match dialect {
         Dialect::Postgres => {
-            "INSERT INTO sessions (token_hash, identity_id, created_at, expires_at) \
-             SELECT $1, i.id, $2, $3 FROM identities i JOIN accounts a ON a.id = i.account_id \
+            "INSERT INTO sessions (token_hash, identity_id, created_at, expires_at, refresh_hash, ends_at) \
+             SELECT $1, i.id, $2, $3, $8, $9 FROM identities i JOIN accounts a ON a.id = i.account_id \
              WHERE i.appid = $4 AND i.openid = $5 AND a.phone_hash = $6 AND (a.unionid = $7 OR $7 IS NULL) \
              FOR SHARE OF a"
         }
         Dialect::Sqlite => {
-            "INSERT INTO sessions (token_hash, identity_id, created_at, expires_at) \
-             SELECT $1, i.id, $2, $3 FROM identities i JOIN accounts a ON a.id = i.account_id \
+            "INSERT INTO sessions (token_hash, identity_id, created_at, expires_at, refresh_hash, ends_at) \
+             SELECT $1, i.id, $2, $3, $8, $9 FROM identities i JOIN accounts a ON a.id = i.account_id \
              WHERE i.appid = $4 AND i.openid = $5 AND a.phone_hash = $6 AND (a.unionid = $7 OR $7 IS NULL)"
         }
     };
@@ -221,9 +233,59 @@ pub(super) fn quick_login(login: &QuickLogin, now: UnixTime, dialect: Dialect) -
                 text(&login.openid),
                 bytes(&login.phone.hash),
                 Arg::OptText(login.unionid.clone()),
+                refresh[0].clone(),
+                refresh[1].clone(),
             ],
         ),
         expect: Expect::OneElseConflict,
     });
     out
+}
+
+/// [`super::Store::rotate_refresh`]'s write: the next secret replaces the presented one only if the session is live
+/// and still holds it (one row, else nothing is written), and the presented secret is remembered as spent until
+/// the session's absolute end.
+pub(super) fn rotate_refresh(rotation: &Rotation) -> Vec<Statement> {
+    vec![
+        Statement {
+            query: query(
+                "UPDATE sessions SET refresh_hash = $3, \
+                 expires_at = CASE WHEN $4 < ends_at THEN $4 ELSE ends_at END \
+                 WHERE token_hash = $1 AND refresh_hash = $2 AND expires_at > $5",
+                vec![
+                    bytes(&rotation.session),
+                    bytes(&rotation.presented),
+                    bytes(&rotation.next),
+                    Arg::Int(rotation.expires_at),
+                    Arg::Int(rotation.now),
+                ],
+            ),
+            expect: Expect::OneElseConflict,
+        },
+        // Only after the update above changed the row (it now holds the next secret).
+        Statement::any(query(
+            "INSERT INTO refresh_spent (secret_hash, session_id, expires_at) \
+             SELECT $1, token_hash, ends_at FROM sessions WHERE token_hash = $2 AND refresh_hash = $3",
+            vec![
+                bytes(&rotation.presented),
+                bytes(&rotation.session),
+                bytes(&rotation.next),
+            ],
+        )),
+    ]
+}
+
+/// A new signing key, unless its generation exists (counted: 0 rows means another writer was first).
+pub(super) fn add_signing_key(key: &SigningKeyRecord) -> Statement {
+    Statement::counted(query(
+        "INSERT INTO signing_keys (generation, kid, private_key_enc, public_jwk, created_at) \
+         VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING",
+        vec![
+            Arg::Int(key.generation),
+            text(&key.kid),
+            bytes(&key.private_key_enc),
+            text(&key.public_jwk),
+            Arg::Int(key.created_at),
+        ],
+    ))
 }

@@ -90,6 +90,7 @@ pub fn session(appid: &str, openid: &str, token_hash: [u8; 32], expires_at: Unix
         token_hash,
         expires_at,
         require_phone: false,
+        refresh: None,
     }
 }
 
@@ -103,6 +104,7 @@ pub fn login_session(appid: &str, openid: &str, token_hash: [u8; 32]) -> Step {
         token_hash,
         expires_at: NOW + SESSION_TTL,
         require_phone: true,
+        refresh: None,
     }
 }
 
@@ -178,6 +180,7 @@ pub async fn signup_at(
         token_hash,
         expires_at: now + SESSION_TTL,
         require_phone: phone.is_some(),
+        refresh: None,
     });
     apply(store, now, steps).await.expect("signup");
     (id, token_hash)

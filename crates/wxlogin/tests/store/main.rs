@@ -9,6 +9,7 @@
 //! - `moves.rs`: phone moves, merges, the audit log;
 //! - `quick.rs`: logins written without a read, and when they write nothing;
 //! - `tickets.rs`: login tickets (reserve, release, consume) and purging;
+//! - `tokens.rs`: refresh rotation and reuse detection, revocation, signing keys;
 //! - `concurrency.rs`: racing plans, and SQLite's group commit (a failing write fails alone);
 //! - `upkeep.rs`: meta, ping, counts, raw-table checks, migrations, and what only one backend does;
 //! - `fixtures.rs`: the steps and records the cases build.
@@ -19,6 +20,7 @@ mod fixtures;
 mod moves;
 mod quick;
 mod tickets;
+mod tokens;
 mod upkeep;
 
 use std::future::Future;
@@ -70,6 +72,7 @@ use concurrency::*;
 use moves::*;
 use quick::*;
 use tickets::*;
+use tokens::*;
 use upkeep::*;
 
 store_cases! {
@@ -101,6 +104,12 @@ store_cases! {
         concurrent_claims_of_one_phone_leave_it_with_one_account,
         a_ticket_is_consumed_once_under_concurrency,
         a_phone_move_ends_the_losers_concurrent_logins,
+        // tokens.rs
+        a_refresh_rotates_once_and_a_reuse_ends_the_session,
+        a_refresh_slides_the_expiry_but_never_past_the_absolute_end,
+        a_session_without_a_refresh_token_cannot_be_refreshed,
+        revocation_by_refresh_token_needs_its_current_secret,
+        signing_keys_are_stored_once_per_generation,
         // upkeep.rs
         meta_keeps_the_first_value,
         ping_counts_and_any_phone,

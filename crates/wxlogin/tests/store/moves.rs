@@ -217,6 +217,7 @@ pub async fn a_session_by_identity_id_needs_the_phone_still_there(store: Arc<dyn
         token_hash,
         expires_at: NOW + SESSION_TTL,
         require_phone: true,
+        refresh: None,
     };
     let kept = token();
     apply(store, NOW, vec![session_of(kept)]).await.unwrap();

@@ -14,6 +14,7 @@ fn quick(openid: &str, unionid: Option<&str>, n: u8) -> QuickLogin {
         ticket_hash: None,
         token_hash: token(),
         expires_at: NOW + SESSION_TTL,
+        refresh: None,
     }
 }
 

@@ -1,0 +1,149 @@
+//! Access tokens as JWTs in the profile of RFC 9068: `typ: at+jwt`, ES256, `kid`; claims `iss`, `sub` (the account),
+//! `aud`, `exp`, `iat`, `jti`, `client_id` and `azp` (the app), `sid` (the session), and `openid`/`unionid` when the
+//! operator asks for them. Signing and verifying are jsonwebtoken's (aws-lc-rs underneath); this module only says
+//! which claims and which checks.
+
+use super::keys::KeyRing;
+use crate::store::UnixTime;
+use jsonwebtoken::{Algorithm, Header, Validation};
+use serde::{Deserialize, Serialize};
+use std::time::Duration;
+
+/// The `typ` of RFC 9068 §2.1 (a media type: `application/` may be written, and case does not matter).
+const TYP: &str = "at+jwt";
+/// No honest access token comes near this: refused before any decoding.
+pub const MAX_TOKEN_LEN: usize = 4096;
+
+/// What the operator configured about access tokens.
+#[derive(Clone, Debug)]
+pub struct TokenPolicy {
+    pub issuer: String,
+    pub audiences: Vec<String>,
+    pub access_ttl: Duration,
+    /// Put the identity's `openid` (and `unionid`) in the token: a backend then needs no look-up for them.
+    pub openid_claim: bool,
+    pub unionid_claim: bool,
+}
+
+/// An access token's claims.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct AccessClaims {
+    pub iss: String,
+    pub sub: String,
+    pub aud: Audience,
+    pub exp: i64,
+    pub iat: i64,
+    pub jti: String,
+    pub client_id: String,
+    pub azp: String,
+    pub sid: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub openid: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unionid: Option<String>,
+}
+
+/// `aud`: one string when there is one audience (what most libraries expect), else an array (RFC 7519 §4.1.3).
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(untagged)]
+pub enum Audience {
+    One(String),
+    Many(Vec<String>),
+}
+
+impl Audience {
+    fn of(audiences: &[String]) -> Self {
+        match audiences {
+            [one] => Self::One(one.clone()),
+            many => Self::Many(many.to_vec()),
+        }
+    }
+}
+
+/// Who a token is for, as a login knows it.
+pub struct Subject<'a> {
+    pub account_id: &'a str,
+    pub appid: &'a str,
+    pub openid: &'a str,
+    pub unionid: Option<&'a str>,
+    /// The session's id as the `sid` claim.
+    pub sid: String,
+}
+
+impl TokenPolicy {
+    /// A signed access token for `subject`, valid from `now` for `access_ttl`.
+    pub fn mint(
+        &self,
+        ring: &KeyRing,
+        subject: Subject<'_>,
+        now: UnixTime,
+    ) -> Result<String, jsonwebtoken::errors::Error> {
+        let mut header = Header::new(Algorithm::ES256);
+        header.typ = Some(TYP.to_owned());
+        header.kid = Some(ring.signer.kid.clone());
+        let claims = AccessClaims {
+            iss: self.issuer.clone(),
+            sub: subject.account_id.to_owned(),
+            aud: Audience::of(&self.audiences),
+            exp: now + self.access_ttl.as_secs() as i64,
+            iat: now,
+            jti: uuid::Uuid::new_v4().simple().to_string(),
+            client_id: subject.appid.to_owned(),
+            azp: subject.appid.to_owned(),
+            sid: subject.sid,
+            openid: self.openid_claim.then(|| subject.openid.to_owned()),
+            unionid: subject
+                .unionid
+                .filter(|_| self.unionid_claim)
+                .map(str::to_owned),
+        };
+        jsonwebtoken::encode(&header, &claims, &ring.signer.key)
+    }
+
+    /// The claims of a token this service signed, for `iss` and one of `audiences`, unexpired at `now`.
+    pub fn verify(
+        &self,
+        ring: &KeyRing,
+        token: &str,
+        now: UnixTime,
+    ) -> Result<AccessClaims, Rejected> {
+        if token.len() > MAX_TOKEN_LEN {
+            return Err(Rejected::Malformed);
+        }
+        let header = jsonwebtoken::decode_header(token).map_err(|_| Rejected::Malformed)?;
+        let typ_ok = header.typ.as_deref().is_some_and(|t| {
+            let t = t.to_ascii_lowercase();
+            t == TYP || t == "application/at+jwt"
+        });
+        if header.alg != Algorithm::ES256 || !typ_ok {
+            return Err(Rejected::Invalid);
+        }
+        let kid = header.kid.ok_or(Rejected::Invalid)?;
+        let key = ring.verifier(&kid).ok_or(Rejected::UnknownKey(kid))?;
+        let mut validation = Validation::new(Algorithm::ES256);
+        validation.set_issuer(&[&self.issuer]);
+        validation.set_audience(&self.audiences);
+        validation.set_required_spec_claims(&["exp", "iss", "aud", "sub"]);
+        // Expiry against the service's clock (tests move it), with no leeway: every instance shares one clock
+        // source, and a token that has expired must not open anything.
+        validation.validate_exp = false;
+        let data = jsonwebtoken::decode::<AccessClaims>(token, key, &validation)
+            .map_err(|_| Rejected::Invalid)?;
+        if data.claims.exp <= now {
+            return Err(Rejected::Expired);
+        }
+        Ok(data.claims)
+    }
+}
+
+/// Why a token was refused (all of them are a 401 to the client; the kinds are for the log and for reloading keys).
+#[derive(Debug, PartialEq, Eq)]
+pub enum Rejected {
+    /// Not a JWT at all (bad base64, bad JSON, too long, an unknown `alg` such as `none`).
+    Malformed,
+    /// Signed by a key this instance does not know (yet: another instance may have rotated).
+    UnknownKey(String),
+    /// A bad signature, wrong `typ`/`alg`/`iss`/`aud`, missing claims.
+    Invalid,
+    Expired,
+}
