@@ -86,6 +86,33 @@ async fn check_data_key(store: &dyn Store, cipher: &PhoneCipher) -> Result<(), S
 }
 
 /// A service that is listening: its address, and in sandbox mode the simulator behind `/sandbox`.
+/// The data key's cipher: the configured key; in sandbox mode without one, the key generated into the data dir.
+fn data_cipher(settings: &Settings) -> Result<PhoneCipher, StartError> {
+    match (&settings.data_key, settings.is_sandbox()) {
+        (Some(key), _) => Ok(PhoneCipher::from_base64(&key.0)?),
+        (None, true) => Ok(PhoneCipher::load_or_create(
+            &settings.data_dir.join("data.key"),
+        )?),
+        (None, false) => Err(ConfigError("WXLOGIN_DATA_KEY (or --data-key) is required with real WeChat credentials: it encrypts phone numbers at rest. Generate one with: openssl rand -base64 32".into()).into()),
+    }
+}
+
+/// The database and the data key of a service's settings, checked against each other: what the admin commands
+/// (`wxlogin keys …`) work on, without starting the service.
+pub async fn open_data(settings: &Settings) -> Result<(Arc<dyn Store>, PhoneCipher), StartError> {
+    if settings.database_url.is_none() && !settings.data_dir.join("wxlogin.db").exists() {
+        return Err(ConfigError(format!(
+            "no database at {}: give the service's --database-url or --data-dir",
+            settings.data_dir.display()
+        ))
+        .into());
+    }
+    let cipher = data_cipher(settings)?;
+    let store = store::open(&settings.database_url()).await?;
+    check_data_key(store.as_ref(), &cipher).await?;
+    Ok((store, cipher))
+}
+
 pub struct Running {
     pub addr: SocketAddr,
     pub sim: Option<wxsim::Simulator>,
@@ -135,7 +162,7 @@ pub async fn start(
         source,
     })?;
 
-    let (wechat_configs, sim, cipher) = match settings.apps.as_slice() {
+    let (wechat_configs, sim) = match settings.apps.as_slice() {
         [] => {
             crate::private_file::create_dir(&settings.data_dir).map_err(StartError::DataDir)?;
             let sim_config =
@@ -157,17 +184,9 @@ pub async fn start(
                 configs.push((config, None));
             }
             let sim = wxsim::Simulator::new(sim_config);
-            let cipher = match &settings.data_key {
-                Some(key) => PhoneCipher::from_base64(&key.0)?,
-                None => PhoneCipher::load_or_create(&settings.data_dir.join("data.key"))?,
-            };
-            (configs, Some(sim), cipher)
+            (configs, Some(sim))
         }
         apps => {
-            let key = settings.data_key.as_ref().ok_or_else(|| {
-                ConfigError("WXLOGIN_DATA_KEY (or --data-key) is required with real WeChat credentials: it encrypts phone numbers at rest. Generate one with: openssl rand -base64 32".into())
-            })?;
-            let cipher = PhoneCipher::from_base64(&key.0)?;
             let configs = apps
                 .iter()
                 .map(|app| {
@@ -178,9 +197,10 @@ pub async fn start(
                     (config, app.name.clone())
                 })
                 .collect();
-            (configs, None, cipher)
+            (configs, None)
         }
     };
+    let cipher = data_cipher(&settings)?;
     if settings.database_url.is_none() {
         crate::private_file::create_dir(&settings.data_dir).map_err(StartError::DataDir)?;
     }

@@ -1,4 +1,4 @@
-//! The command line: `wxlogin serve` and `wxlogin sim`.
+//! The command line: `wxlogin serve`, `wxlogin sim` and `wxlogin keys`.
 
 use crate::config::{ServeArgs, Settings};
 use clap::{Parser, Subcommand};
@@ -23,6 +23,21 @@ pub enum Command {
     Serve(ServeArgs),
     /// Run the WeChat simulator alone (WeChat's routes at the root, the device API under /sandbox/v1).
     Sim(SimArgs),
+    /// The keys that sign access tokens (in the database, sealed with the data key).
+    Keys {
+        #[command(subcommand)]
+        action: KeysAction,
+    },
+}
+
+#[allow(clippy::large_enum_variant)]
+#[derive(Debug, Subcommand)]
+pub enum KeysAction {
+    /// Store a new signing key. Every instance signs with it within 10 s; the previous key stays published (JWKS)
+    /// until the tokens it signed have expired. Takes the service's settings (database, data key).
+    Rotate(ServeArgs),
+    /// List the signing keys and their state.
+    List(ServeArgs),
 }
 
 #[cfg(test)]
@@ -164,6 +179,44 @@ fn with_causes(err: &dyn std::error::Error) -> String {
     message
 }
 
+/// `wxlogin keys rotate|list`.
+async fn keys(action: KeysAction) -> Result<(), Failure> {
+    use crate::logins::clock::{Clock, SystemClock};
+    let (KeysAction::Rotate(args) | KeysAction::List(args)) = &action;
+    let settings = Settings::resolve(args.clone(), |k| std::env::var(k).ok())?;
+    let (store, cipher) = crate::app::open_data(&settings).await?;
+    let now = SystemClock.now();
+    if let KeysAction::Rotate(_) = action {
+        let key = crate::access::keys::rotate(store.as_ref(), &cipher, now)
+            .await
+            .map_err(Failure::other)?;
+        println!(
+            "signing key {} (generation {}) stored: every instance signs with it within {} s",
+            key.kid,
+            key.generation,
+            crate::access::keys::RELOAD_EVERY.as_secs()
+        );
+    }
+    let grace = settings.tokens.access_ttl + crate::access::keys::RELOAD_EVERY;
+    let keys = store.signing_keys().await.map_err(Failure::other)?;
+    let published = crate::access::keys::published(&keys, grace, now);
+    println!("generation  kid                                          created (unix)  state");
+    for (i, key) in keys.iter().enumerate().rev() {
+        let state = if i + 1 == keys.len() {
+            "signing"
+        } else if published.iter().any(|p| p.generation == key.generation) {
+            "published (verifies tokens it signed until they expire)"
+        } else {
+            "retired"
+        };
+        println!(
+            "{:<10}  {:<43}  {:<14}  {state}",
+            key.generation, key.kid, key.created_at
+        );
+    }
+    Ok(())
+}
+
 /// Runs the parsed command to completion; the process exit code follows from the result.
 pub async fn run(cli: Cli) -> Result<(), Failure> {
     match cli.command {
@@ -173,6 +226,7 @@ pub async fn run(cli: Cli) -> Result<(), Failure> {
             let running = crate::app::start(settings, crate::app::shutdown_signal()).await?;
             running.wait().await.map_err(Failure::other)
         }
+        Command::Keys { action } => keys(action).await,
         Command::Sim(args) => {
             crate::telemetry::init(false);
             let generated = args.apps.is_empty() && args.unbound_apps.is_empty();
