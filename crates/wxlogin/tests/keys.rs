@@ -90,7 +90,7 @@ async fn a_key_rotation_under_load_fails_nothing_and_the_old_key_goes_once_its_t
     assert_eq!(status, 200, "{first}");
     let old_token = first["data"]["token"].as_str().unwrap().to_owned();
     let old_kid = kid_of(&old_token);
-    assert_eq!(jwks_kids(&http, &app.base).await, [old_kid.clone()]);
+    assert_eq!(jwks_kids(&http, &app.base).await, vec![old_kid.clone()]);
 
     // The load: users logging in, verifying, refreshing, and verifying again, until told to stop. Every answer
     // must be a success, whichever key signed what.
@@ -190,7 +190,7 @@ async fn a_key_rotation_under_load_fails_nothing_and_the_old_key_goes_once_its_t
     let deadline = Instant::now() + Duration::from_secs(ACCESS_TTL_SECS + 25);
     loop {
         let kids = jwks_kids(&http, &app.base).await;
-        if kids == [new_kid.clone()] {
+        if kids == vec![new_kid.clone()] {
             break;
         }
         assert!(
