@@ -37,7 +37,8 @@ describe('silent login (the default flow)', () => {
     expect(env.service.callsTo('/api/v1/login')).toHaveLength(1);
     expect(env.service.callsTo('/api/v1/phone')).toHaveLength(0);
     expect(env.storage.get(auth.STORAGE.phone)).toBe('138****8000');
-    expect(env.storage.get(auth.STORAGE.token)).toMatch(/^tok-/);
+    expect(env.storage.get(auth.STORAGE.token)).toMatch(/^eyJ/);
+    expect(env.storage.get(auth.STORAGE.refreshToken)).toMatch(/^wxr_/);
     expect(JSON.stringify([...env.storage.values()])).not.toContain('13800138000');
     expect(env.wx.showToast).not.toHaveBeenCalled();
   });
@@ -97,15 +98,27 @@ describe("the seed's one-call flow", () => {
     expect(env.storage.get(auth.STORAGE.phone)).toBe('138****8000');
   });
 
-  test('a stored token is checked with /api/v1/me at launch; a 401 clears it and asks for the phone', async () => {
+  test('a stored session is checked with /api/v1/me at launch; one the service ended asks for the phone', async () => {
     await auth.loginWithPhone(allow('13800138000'));
     relaunch();
     expect(await auth.launch()).toEqual({ status: 'ok', phone: '138****8000' });
 
-    env.service.sessions.clear();
+    env.service.endSessions();
     relaunch();
     expect(await auth.launch()).toEqual({ status: 'phone_required' });
     expect(auth.getSession()).toBeNull();
+    expect(env.service.callsTo('/api/v1/refresh')).toHaveLength(1); // refused: no silent login in this flow
+    expect(env.service.callsTo('/api/v1/login')).toHaveLength(0);
+  });
+
+  test('an expired access token is refreshed at launch: no tap, no /api/v1/login', async () => {
+    await auth.loginWithPhone(allow('13800138000'));
+    env.service.sessions.clear(); // every access token expired; the refresh token still works
+    relaunch();
+    expect(await auth.launch()).toEqual({ status: 'ok', phone: '138****8000' });
+    expect(env.service.callsTo('/api/v1/refresh')).toHaveLength(1);
+    expect(env.service.callsTo('/api/v1/login')).toHaveLength(0);
+    expect(env.service.callsTo('/api/getPhone')).toHaveLength(1);
   });
 
   test('an invalid login code is retried once with a fresh one, with the same phone code', async () => {
@@ -312,20 +325,24 @@ describe('with a session', () => {
   test('fetchMe sends the Bearer token and keeps the masked phone', async () => {
     const me = await auth.fetchMe();
     expect(me.phone).toBe('138****8000');
-    expect(env.service.callsTo('/api/v1/me')[0].header.Authorization).toMatch(/^Bearer tok-/);
+    expect(env.service.callsTo('/api/v1/me')[0].header.Authorization).toMatch(/^Bearer eyJtok-/);
   });
 
-  test('401 → the token is dropped, a silent login gets a new one, the call is repeated', async () => {
-    const old = auth.getSession().token;
-    env.service.sessions.clear();
-    const me = await auth.fetchMe();
-    expect(me.phone).toBe('138****8000');
-    expect(auth.getSession().token).not.toBe(old);
-    expect(env.service.callsTo('/api/v1/me')).toHaveLength(2);
-  });
+  test('401 and the session is over → the tokens are dropped, a silent login gets new ones, the call is repeated',
+    async () => {
+      const old = auth.getSession();
+      env.service.endSessions();
+      const me = await auth.fetchMe();
+      expect(me.phone).toBe('138****8000');
+      expect(auth.getSession().token).not.toBe(old.token);
+      expect(auth.getSession().refreshToken).not.toBe(old.refreshToken);
+      expect(env.service.callsTo('/api/v1/me')).toHaveLength(2);
+      expect(env.service.callsTo('/api/v1/refresh')).toHaveLength(1);
+      expect(env.service.callsTo('/api/v1/login')).toHaveLength(2);
+    });
 
   test('401 and the user is gone → unauthorized', async () => {
-    env.service.sessions.clear();
+    env.service.endSessions();
     env.service.users.clear();
     await expect(auth.fetchMe()).rejects.toMatchObject({ kind: 'unauthorized' });
     expect(auth.getSession()).toBeNull();
@@ -339,10 +356,265 @@ describe('with a session', () => {
     expect(call.header.Authorization).toMatch(/^Bearer /);
   });
 
-  test('logout tells the service and clears the storage', async () => {
+  test('logout revokes the refresh token, form-encoded, then clears the storage', async () => {
+    const { refreshToken } = auth.getSession();
     await auth.logout();
-    expect(env.service.callsTo('/api/v1/logout')).toHaveLength(1);
+    const [revoke] = env.service.callsTo('/oauth2/revoke');
+    expect(revoke.method).toBe('POST');
+    expect(revoke.header['content-type']).toBe('application/x-www-form-urlencoded');
+    expect(revoke.data).toBe(`token=${encodeURIComponent(refreshToken)}&token_type_hint=refresh_token`);
+    expect(env.service.refreshTokens.has(refreshToken)).toBe(false); // the session ended at the service
+    expect(env.service.callsTo('/api/v1/logout')).toHaveLength(0);
     expect(auth.getSession()).toBeNull();
+    expect(env.storage.size).toBe(0);
+  });
+
+  test.each([
+    ['a network error', { fail: { errMsg: 'request:fail ' } }],
+    ['a 500', err(500, 1000, 'internal', '服务异常')],
+  ])('logout clears the storage when the revoke fails (%s), without a toast', async (_, answer) => {
+    env.service.inject('/oauth2/revoke', answer);
+    await auth.logout();
+    expect(env.service.callsTo('/oauth2/revoke')).toHaveLength(1);
+    expect(env.storage.size).toBe(0);
+    expect(env.wx.showToast).not.toHaveBeenCalled();
+  });
+});
+
+describe('access and refresh tokens', () => {
+  beforeEach(async () => {
+    env.service.users.set('o-alice', '13800138000');
+    await auth.launch();
+  });
+
+  const stored = () => ({
+    token: env.storage.get(auth.STORAGE.token),
+    refreshToken: env.storage.get(auth.STORAGE.refreshToken),
+  });
+  const bearers = (path) => env.service.callsTo(path).map((c) => c.header.Authorization);
+
+  test('a login stores both tokens and when each ends', async () => {
+    const now = Date.now();
+    const clock = jest.spyOn(Date, 'now').mockReturnValue(now);
+    relaunch();
+    await auth.launch();
+    clock.mockRestore();
+    expect(stored().token).toMatch(/^eyJtok-/);
+    expect(stored().refreshToken).toMatch(/^wxr_tok-/);
+    expect(env.storage.get(auth.STORAGE.expiresAt)).toBe(now + 900 * 1000);
+    expect(env.storage.get(auth.STORAGE.refreshExpiresAt)).toBe(now + 2592000 * 1000);
+  });
+
+  test('an access token within 60 s of its end is refreshed before the call, without a 401 first', async () => {
+    const before = stored();
+    env.storage.set(auth.STORAGE.expiresAt, Date.now() + 59 * 1000);
+
+    await auth.fetchMe();
+
+    const [refresh] = env.service.callsTo('/api/v1/refresh');
+    expect(refresh.data).toEqual({ refreshToken: before.refreshToken });
+    expect(bearers('/api/v1/me')).toEqual([`Bearer ${stored().token}`]);
+    expect(stored().token).not.toBe(before.token);
+    expect(env.storage.get(auth.STORAGE.phone)).toBe('138****8000'); // a refresh answer has no phone
+  });
+
+  test('an access token with more than 60 s left is sent as is', async () => {
+    const before = stored();
+    env.storage.set(auth.STORAGE.expiresAt, Date.now() + 61 * 1000);
+    await auth.fetchMe();
+    expect(env.service.callsTo('/api/v1/refresh')).toHaveLength(0);
+    expect(bearers('/api/v1/me')).toEqual([`Bearer ${before.token}`]);
+  });
+
+  test('two concurrent calls with an expired access token share one refresh and both use the new token',
+    async () => {
+      const before = stored();
+      env.storage.set(auth.STORAGE.expiresAt, Date.now() - 1000);
+      env.service.sessions.delete(before.token);
+
+      const [a, b] = await Promise.all([auth.fetchMe(), auth.fetchMe()]);
+
+      expect([a.phone, b.phone]).toEqual(['138****8000', '138****8000']);
+      expect(env.service.callsTo('/api/v1/refresh')).toHaveLength(1);
+      const after = stored();
+      expect(after.token).not.toBe(before.token);
+      expect(bearers('/api/v1/me')).toEqual([`Bearer ${after.token}`, `Bearer ${after.token}`]);
+      // The rotated refresh token is the one kept, and the only one the service still takes.
+      expect(after.refreshToken).not.toBe(before.refreshToken);
+      expect([...env.service.refreshTokens.keys()]).toEqual([after.refreshToken]);
+    });
+
+  test('two concurrent calls both answered 401 share one refresh and are both repeated with the new token',
+    async () => {
+      const before = stored();
+      env.service.sessions.clear(); // the access token ended at the service before its stored end
+
+      const [a, b] = await Promise.all([auth.fetchMe(), auth.fetchMe()]);
+
+      expect([a.phone, b.phone]).toEqual(['138****8000', '138****8000']);
+      expect(env.service.callsTo('/api/v1/refresh')).toHaveLength(1);
+      const after = stored();
+      expect(bearers('/api/v1/me')).toEqual([
+        `Bearer ${before.token}`, `Bearer ${before.token}`, `Bearer ${after.token}`, `Bearer ${after.token}`,
+      ]);
+      expect(after.refreshToken).not.toBe(before.refreshToken);
+      expect([...env.service.refreshTokens.keys()]).toEqual([after.refreshToken]);
+    });
+
+  test('a 401 that comes back after another call already refreshed is repeated with the new token, no second refresh',
+    async () => {
+      env.service.sessions.clear();
+      const send = env.wx.request.getMockImplementation();
+      let me = 0;
+      env.wx.request.mockImplementation((opts) => {
+        me += opts.url.endsWith('/api/v1/me') ? 1 : 0;
+        if (me === 2 && opts.url.endsWith('/api/v1/me')) setTimeout(() => send(opts), 30); // slow on the wire
+        else send(opts);
+      });
+
+      const old = stored().token;
+      await Promise.all([auth.fetchMe(), auth.fetchMe()]);
+
+      expect(env.service.callsTo('/api/v1/refresh')).toHaveLength(1);
+      // In the order the service saw them: the first 401, its repeat, the slow one's 401, its repeat.
+      const fresh = `Bearer ${stored().token}`;
+      expect(bearers('/api/v1/me')).toEqual([`Bearer ${old}`, fresh, `Bearer ${old}`, fresh]);
+    });
+
+  test('a 401 on the repeated call too is an error, not a loop', async () => {
+    env.service.inject('/api/v1/me', err(401, 2006, 'unauthorized', '请先登录'));
+    env.service.inject('/api/v1/me', err(401, 2006, 'unauthorized', '请先登录'));
+    await expect(auth.fetchMe()).rejects.toMatchObject({ error: 'unauthorized', statusCode: 401 });
+    expect(env.service.callsTo('/api/v1/refresh')).toHaveLength(1);
+    expect(env.service.callsTo('/api/v1/me')).toHaveLength(2);
+  });
+
+  test('a reused refresh token: the service ends the session, the tokens are dropped and one silent login follows',
+    async () => {
+      const spent = stored().refreshToken;
+      env.storage.set(auth.STORAGE.expiresAt, Date.now() - 1000);
+      await auth.fetchMe(); // rotates: `spent` is spent
+      const rotated = stored().refreshToken;
+      // An old copy of the storage comes back (a restored backup): the spent refresh token is presented again.
+      env.storage.set(auth.STORAGE.refreshToken, spent);
+      env.storage.set(auth.STORAGE.expiresAt, Date.now() - 1000);
+
+      const [a, b] = await Promise.all([auth.fetchMe(), auth.fetchMe()]);
+
+      expect([a.phone, b.phone]).toEqual(['138****8000', '138****8000']);
+      const refreshes = env.service.callsTo('/api/v1/refresh');
+      expect(refreshes.map((c) => c.data.refreshToken)).toEqual([spent, spent]); // no refresh after the refusal
+      expect(env.service.refreshTokens.has(rotated)).toBe(false); // the whole session ended
+      expect(env.service.callsTo('/api/v1/login')).toHaveLength(2); // the launch, then one silent login
+      expect(stored().refreshToken).not.toBe(rotated);
+      expect(env.service.refreshTokens.has(stored().refreshToken)).toBe(true);
+      expect(env.wx.showToast).not.toHaveBeenCalled();
+    });
+
+  test.each(['refresh_reused', 'refresh_invalid'])('refresh answered 401 %s → the tokens are cleared', async (id) => {
+    env.service.inject('/api/v1/refresh', err(401, 2008, id, '登录已失效，请重新登录'));
+    env.service.inject('/api/v1/login', { fail: { errMsg: 'request:fail ' } }); // the silent login stores nothing
+    env.storage.set(auth.STORAGE.expiresAt, Date.now() - 1000);
+
+    await expect(auth.fetchMe()).rejects.toMatchObject({ kind: 'network' });
+
+    expect(env.service.callsTo('/api/v1/refresh')).toHaveLength(1);
+    expect(env.service.callsTo('/api/v1/login')).toHaveLength(2);
+    expect(stored()).toEqual({ token: undefined, refreshToken: undefined });
+    expect(auth.getSession()).toBeNull();
+  });
+
+  test('refresh refused and the user unknown to the service → unauthorized, no session', async () => {
+    env.service.endSessions();
+    env.service.users.clear();
+    env.storage.set(auth.STORAGE.expiresAt, Date.now() - 1000);
+    await expect(auth.fetchMe()).rejects.toMatchObject({ kind: 'unauthorized' });
+    expect(env.service.callsTo('/api/v1/refresh')).toHaveLength(1);
+    expect(auth.getSession()).toBeNull();
+  });
+
+  test.each([
+    ['a network error', { fail: { errMsg: 'request:fail ' } }, { kind: 'network' }],
+    ['a 503', err(503, 1003, 'unavailable', '服务暂时不可用'), { kind: 'server', statusCode: 503 }],
+  ])('a refresh failing with %s keeps the tokens, and the next call refreshes', async (_, answer, error) => {
+    const before = stored();
+    env.storage.set(auth.STORAGE.expiresAt, Date.now() - 1000);
+    env.service.inject('/api/v1/refresh', answer);
+
+    await expect(auth.fetchMe()).rejects.toMatchObject(error);
+    expect(stored()).toEqual(before);
+    expect(env.service.callsTo('/api/v1/login')).toHaveLength(1); // no silent login
+
+    await auth.fetchMe();
+    expect(env.service.callsTo('/api/v1/refresh').map((c) => c.data.refreshToken))
+      .toEqual([before.refreshToken, before.refreshToken]);
+    expect(stored().refreshToken).not.toBe(before.refreshToken);
+  });
+
+  test('changePhone refreshes a stale access token first and resends nothing', async () => {
+    env.storage.set(auth.STORAGE.expiresAt, Date.now() - 1000);
+    const r = await auth.changePhone(allow('13600002222'));
+    expect(r).toEqual({ status: 'ok', phone: '136****2222' });
+    expect(env.service.callsTo('/api/v1/refresh')).toHaveLength(1);
+    expect(env.service.callsTo('/api/v1/phone')).toHaveLength(1);
+  });
+
+  test('a logout while a refresh is in flight revokes the refresh token that refresh brought', async () => {
+    env.storage.set(auth.STORAGE.expiresAt, Date.now() - 1000);
+    const me = auth.fetchMe();
+    await auth.logout();
+    await me.catch(() => {});
+    const [refresh] = env.service.callsTo('/api/v1/refresh');
+    const [revoke] = env.service.callsTo('/oauth2/revoke');
+    expect(new URLSearchParams(revoke.data).get('token')).not.toBe(refresh.data.refreshToken);
+    expect(env.service.refreshTokens.size).toBe(0);
+    expect(auth.getSession()).toBeNull();
+  });
+});
+
+describe("an earlier release's token (wxs_…, no refresh token)", () => {
+  beforeEach(async () => {
+    env.service.users.set('o-alice', '13800138000');
+    env.service.legacy = true;
+    await auth.launch();
+    env.service.legacy = false; // the service is upgraded; the tokens it gave out keep working to their end
+  });
+
+  test('is used as before, even close to its end, and no refresh is attempted', async () => {
+    const { token } = auth.getSession();
+    expect(token).toMatch(/^wxs_/);
+    expect(env.storage.has(auth.STORAGE.refreshToken)).toBe(false);
+    env.storage.set(auth.STORAGE.expiresAt, Date.now() + 30 * 1000);
+
+    await auth.fetchMe();
+
+    expect(env.service.callsTo('/api/v1/me').map((c) => c.header.Authorization)).toEqual([`Bearer ${token}`]);
+    expect(env.service.callsTo('/api/v1/refresh')).toHaveLength(0);
+  });
+
+  test('a 401 → a silent login (no refresh), which brings the new tokens', async () => {
+    env.service.sessions.clear();
+    expect((await auth.fetchMe()).phone).toBe('138****8000');
+    expect(env.service.callsTo('/api/v1/refresh')).toHaveLength(0);
+    expect(env.service.callsTo('/api/v1/login')).toHaveLength(2);
+    expect(auth.getSession()).toMatchObject({ token: expect.stringMatching(/^eyJ/), refreshToken: expect.any(String) });
+  });
+
+  test('past its end → a silent login before the call, no refresh', async () => {
+    env.storage.set(auth.STORAGE.expiresAt, Date.now() - 1000);
+    await auth.fetchMe();
+    expect(env.service.callsTo('/api/v1/refresh')).toHaveLength(0);
+    expect(env.service.callsTo('/api/v1/me').map((c) => c.header.Authorization)).toEqual([
+      expect.stringMatching(/^Bearer eyJ/),
+    ]);
+  });
+
+  test('logout: POST /api/v1/logout with Bearer, no revoke', async () => {
+    const { token } = auth.getSession();
+    await auth.logout();
+    expect(env.service.callsTo('/api/v1/logout').map((c) => c.header.Authorization)).toEqual([`Bearer ${token}`]);
+    expect(env.service.callsTo('/oauth2/revoke')).toHaveLength(0);
+    expect(env.service.sessions.size).toBe(0);
     expect(env.storage.size).toBe(0);
   });
 });
@@ -374,12 +646,15 @@ describe('the app and the account a login lands on', () => {
     expect(auth.getSession()).toMatchObject({ accountId: 'acc_o-alice', appid: APP2 });
     // The routes that are not logins have no body: the header names the app (a service with several apps needs
     // one), on every call.
+    env.storage.set(auth.STORAGE.expiresAt, Date.now()); // stale: refreshed first
     await auth.fetchMe();
     await auth.logout();
     const me = env.service.callsTo('/api/v1/me')[0];
-    const logout = env.service.callsTo('/api/v1/logout')[0];
+    const refresh = env.service.callsTo('/api/v1/refresh')[0];
+    const revoke = env.service.callsTo('/oauth2/revoke')[0];
     expect(me.data).toBeUndefined();
-    for (const call of [me, logout]) expect(call.header['X-WX-AppId']).toBe(APP2);
+    expect(refresh.data).toEqual({ refreshToken: expect.stringMatching(/^wxr_/) });
+    for (const call of [me, refresh, revoke]) expect(call.header['X-WX-AppId']).toBe(APP2);
     for (const call of env.service.callsTo('/api/v1/login')) expect(call.header['X-WX-AppId']).toBe(APP2);
   });
 

@@ -43,10 +43,20 @@ test('change phone with the Bearer token', async () => {
   expect(env.toasts()).toEqual(['手机号已更新']);
 });
 
+test('a refresh that fails on the network: its toast, the page stays, the tokens are kept', async () => {
+  const refreshToken = env.storage.get('wxlogin.refreshToken');
+  env.storage.set('wxlogin.expiresAt', Date.now() - 1000);
+  env.service.inject('/api/v1/refresh', { fail: { errMsg: 'request:fail ' } });
+  await open();
+  expect(env.toasts()).toEqual(['网络异常，请检查网络后重试']);
+  expect(env.wx.reLaunch).not.toHaveBeenCalled();
+  expect(env.storage.get('wxlogin.refreshToken')).toBe(refreshToken);
+});
+
 test('logout → the login page, waiting for a tap', async () => {
   const page = await open();
   await page.instance.onLogout();
-  expect(env.service.callsTo('/api/v1/logout')).toHaveLength(1);
+  expect(env.service.callsTo('/oauth2/revoke')).toHaveLength(1);
   expect(auth.getSession()).toBeNull();
   expect(env.wx.reLaunch).toHaveBeenCalledWith({ url: '/pages/login/login?loggedOut=1' });
 });

@@ -7,15 +7,22 @@
 //             ticket to POST /api/v1/phone.
 //   'oneCall' the seed's flow: loginWithPhone(detail) sends wx.login's code and the phone code to POST /api/getPhone.
 //
-// Rules kept here: only the token, the MASKED phone and which account and app the login landed on are stored; no
+// Tokens: a login answers a short-lived access token (a JWT, `token`, sent as Bearer) and a refresh token
+// (`wxr_…`). authorizedRequest() refreshes (POST /api/v1/refresh) shortly before the access token expires or on a
+// 401, one refresh shared by every caller; each refresh rotates the refresh token. A token of an earlier release
+// (`wxs_…`, no refresh token) is used as before until it expires, then replaced by a silent login.
+//
+// Rules kept here: only the tokens, the MASKED phone and which account and app the login landed on are stored; no
 // phone number (nor code, nor token) goes to the console; every failure becomes one toast (showError), and the
 // top-level flows never throw.
 const config = require('../config');
 
 const STORAGE = {
-  token: 'wxlogin.token',
+  token: 'wxlogin.token', // the access token (or an earlier release's wxs_… session token)
+  expiresAt: 'wxlogin.expiresAt', // the access token's end, ms since the epoch
+  refreshToken: 'wxlogin.refreshToken', // wxr_…; absent for an earlier release's token
+  refreshExpiresAt: 'wxlogin.refreshExpiresAt', // the refresh token's end (sliding: each refresh extends it)
   phone: 'wxlogin.phone', // masked: 138****8000
-  expiresAt: 'wxlogin.expiresAt', // ms since the epoch
   accountId: 'wxlogin.accountId', // acc_…: the person, the same in every app of the product
   appid: 'wxlogin.appid', // the mini program the login landed on
 };
@@ -23,6 +30,9 @@ const STORAGE = {
 // A ticket is treated as gone this long before the service's expiresIn, so a tap just before the end does not make
 // the service answer ticket_invalid.
 const TICKET_MARGIN_MS = 10 * 1000;
+
+// An access token this close to its end is refreshed before use, so it does not expire on the way to the service.
+const REFRESH_MARGIN_MS = 60 * 1000;
 
 // The user-facing texts, one place. Server errors show the service's own `msg` unless a row here overrides it.
 const TEXT = {
@@ -103,31 +113,51 @@ function showError(err) {
 
 // --- storage -----------------------------------------------------------------------------------------------
 
-function saveSession(data) {
+// The tokens of a login or refresh answer. An answer without a refreshToken (an earlier release) leaves none behind.
+function saveTokens(data) {
+  const now = Date.now();
   wx.setStorageSync(STORAGE.token, data.token);
-  wx.setStorageSync(STORAGE.phone, maskPhone(data.phone));
-  wx.setStorageSync(STORAGE.expiresAt, Date.now() + Number(data.expiresIn || 0) * 1000);
+  wx.setStorageSync(STORAGE.expiresAt, now + Number(data.expiresIn || 0) * 1000);
+  if (data.refreshToken) {
+    wx.setStorageSync(STORAGE.refreshToken, data.refreshToken);
+    wx.setStorageSync(STORAGE.refreshExpiresAt, now + Number(data.refreshExpiresIn || 0) * 1000);
+  } else {
+    wx.removeStorageSync(STORAGE.refreshToken);
+    wx.removeStorageSync(STORAGE.refreshExpiresAt);
+  }
   wx.setStorageSync(STORAGE.accountId, data.accountId || '');
   wx.setStorageSync(STORAGE.appid, data.appid || '');
 }
 
-function clearSession() {
-  wx.removeStorageSync(STORAGE.token);
-  wx.removeStorageSync(STORAGE.phone);
-  wx.removeStorageSync(STORAGE.expiresAt);
-  wx.removeStorageSync(STORAGE.accountId);
-  wx.removeStorageSync(STORAGE.appid);
+// A login answer: the tokens and the masked phone (a refresh answer has no phone and keeps the stored one).
+function saveSession(data) {
+  saveTokens(data);
+  wx.setStorageSync(STORAGE.phone, maskPhone(data.phone));
 }
 
-// The stored session, or null when there is none or it has expired.
+function clearSession() {
+  Object.keys(STORAGE).forEach((k) => wx.removeStorageSync(STORAGE[k]));
+}
+
+function expired(at, now) {
+  return Boolean(at) && at <= now;
+}
+
+// The stored session, or null when there is none or it has expired: with a refresh token, until the refresh token
+// ends (the access token is renewed on use); without one (an earlier release's token), until the token ends.
 function getSession() {
   const token = wx.getStorageSync(STORAGE.token);
+  const refreshToken = wx.getStorageSync(STORAGE.refreshToken) || '';
   const expiresAt = Number(wx.getStorageSync(STORAGE.expiresAt) || 0);
-  if (!token || (expiresAt && expiresAt <= Date.now())) return null;
+  const refreshExpiresAt = Number(wx.getStorageSync(STORAGE.refreshExpiresAt) || 0);
+  const now = Date.now();
+  if (!token || expired(refreshToken ? refreshExpiresAt : expiresAt, now)) return null;
   return {
     token,
-    phone: wx.getStorageSync(STORAGE.phone) || '',
     expiresAt,
+    refreshToken,
+    refreshExpiresAt,
+    phone: wx.getStorageSync(STORAGE.phone) || '',
     accountId: wx.getStorageSync(STORAGE.accountId) || '',
     appid: wx.getStorageSync(STORAGE.appid) || '',
   };
@@ -152,17 +182,20 @@ function wxLogin() {
 
 // One call to the service. Resolves with the answer's `data`; rejects with an AuthError. wx.request calls `success`
 // for every HTTP status, so a 4xx/5xx and any `code` ≠ 0 are server errors here; `fail` is the network's.
-function request(path, { method = 'POST', data, token } = {}) {
+// `form` ({name: value}) sends a form-encoded body instead of JSON data (OAuth routes), encoded here so the body
+// does not depend on how wx.request would serialise an object.
+function request(path, { method = 'POST', data, token, form } = {}) {
   return new Promise((resolve, reject) => {
-    const header = { 'content-type': 'application/json' };
+    const header = { 'content-type': form ? 'application/x-www-form-urlencoded' : 'application/json' };
     if (token) header.Authorization = `Bearer ${token}`;
     // With config.appid set (a web-view, or a test without WeChat's Referer), every route is told the app: the
-    // login routes in the body too, /me and /logout only by this header (a service with several apps needs one).
+    // login routes in the body too, the others (/me, /refresh, logout, revoke) only by this header (a service with
+    // several apps needs one).
     if (config.appid) header['X-WX-AppId'] = config.appid;
     wx.request({
       url: String(config.baseUrl).replace(/\/+$/, '') + path,
       method,
-      data,
+      data: form ? formEncode(form) : data,
       header,
       timeout: config.requestTimeoutMs,
       success(res) {
@@ -185,6 +218,10 @@ function request(path, { method = 'POST', data, token } = {}) {
   });
 }
 
+function formEncode(fields) {
+  return Object.keys(fields).map((k) => `${encodeURIComponent(k)}=${encodeURIComponent(fields[k])}`).join('&');
+}
+
 // The body of a login route: `fields`, plus config.appid when one is set (otherwise the service tells the app by the
 // Referer WeChat sends, or serves only one).
 function loginBody(fields) {
@@ -195,8 +232,8 @@ function isLoginCodeError(err) {
   return err instanceof AuthError && LOGIN_CODE_ERRORS.indexOf(err.error) >= 0;
 }
 
-// The session token is not (or no longer) valid. Keyed on the error id: the service answers other 401s too
-// (ticket_invalid), which are handled on their own.
+// The access token is not (or no longer) valid. Keyed on the error id: the service answers other 401s too
+// (ticket_invalid, refresh_reused), which are handled on their own.
 function isUnauthorized(err) {
   return err instanceof AuthError && (err.error === 'unauthorized' || (err.statusCode === 401 && !err.error));
 }
@@ -238,16 +275,17 @@ async function silentLogin() {
   throw new AuthError('server', { error: 'unexpected_answer' });
 }
 
-// 'oneCall' at launch: the seed asked for the phone on every new install; a stored, still valid token spares that.
+// 'oneCall' at launch: the seed asked for the phone on every new install; a stored, still valid session spares
+// that. Renewed by refresh only: this flow never calls /api/v1/login, so a session the service ended asks for the
+// phone again.
 async function launchOneCall() {
-  const session = getSession();
-  if (!session) return { status: 'phone_required' };
+  if (!getSession()) return { status: 'phone_required' };
   try {
-    const me = await request('/api/v1/me', { method: 'GET', token: session.token });
+    const me = await withAccessToken('/api/v1/me', { method: 'GET' }, refreshSession);
     wx.setStorageSync(STORAGE.phone, maskPhone(me.phone));
     return { status: 'ok', phone: maskPhone(me.phone) };
   } catch (err) {
-    if (!isUnauthorized(err)) throw err;
+    if (!isUnauthorized(err) && err.kind !== 'unauthorized') throw err;
     clearSession();
     return { status: 'phone_required' };
   }
@@ -315,22 +353,78 @@ async function loginWithPhone(detail) {
   }
 }
 
-// A call with the stored token. On 401 the token is dropped and a silent login tried once; when that gives a
-// session the call is repeated, otherwise it fails with kind 'unauthorized' (the page goes back to login).
-async function authorizedRequest(path, options = {}) {
-  let session = getSession();
-  if (!session) {
-    if ((await silentLogin()).status !== 'ok') throw new AuthError('unauthorized');
-    session = getSession();
+// --- access token renewal ----------------------------------------------------------------------------------
+
+// The renewal in flight, one for all callers: a refresh token works once, so two callers refreshing with it would
+// have the service see a reuse and end the session.
+let refreshing = null; // POST /api/v1/refresh
+let relogging = null; // the silent login that replaces a refused refresh
+
+function renewalInFlight() {
+  return Boolean(refreshing || relogging);
+}
+
+// POST /api/v1/refresh, shared. Resolves true when new tokens are stored; false when there is no refresh token or
+// the service refused it (401: refresh_reused, refresh_invalid: the session is over), the stored tokens then cleared.
+// A network error or a 5xx rejects and keeps the tokens: the next call tries again.
+function refreshSession() {
+  if (!refreshing) refreshing = refreshOnce().finally(() => { refreshing = null; });
+  return refreshing;
+}
+
+async function refreshOnce() {
+  const session = getSession();
+  if (session && session.refreshToken) {
+    try {
+      saveTokens(await request('/api/v1/refresh', { data: { refreshToken: session.refreshToken } }));
+      return true;
+    } catch (err) {
+      if (!(err instanceof AuthError) || err.statusCode !== 401) throw err;
+    }
   }
+  clearSession();
+  return false;
+}
+
+// A refresh, else a silent login (shared as well). Resolves true when there is a session afterwards.
+async function renewSession() {
+  if (await refreshSession()) return true;
+  if (!relogging) relogging = silentLogin().finally(() => { relogging = null; });
+  return (await relogging).status === 'ok';
+}
+
+// An access token to send: the stored one, renewed first when it is gone, ends within REFRESH_MARGIN_MS (only
+// with a refresh token: an earlier release's token is used to its end) or a renewal is under way.
+async function accessToken(renew) {
+  const session = getSession();
+  const stale = session && session.refreshToken && session.expiresAt - Date.now() <= REFRESH_MARGIN_MS;
+  if (session && !stale && !renewalInFlight()) return session.token;
+  if (!(await renew())) throw new AuthError('unauthorized');
+  return getSession().token;
+}
+
+// `request` with the access token. On a 401 the token is renewed once (`renew`) and the call repeated once; a call
+// whose token another caller already renewed while it was on the wire is repeated with the new one, no second
+// renewal. Fails with kind 'unauthorized' when there is no session to be had (the page goes back to login).
+async function withAccessToken(path, options, renew) {
+  const token = await accessToken(renew);
   try {
-    return await request(path, Object.assign({}, options, { token: session.token }));
+    return await request(path, Object.assign({}, options, { token }));
   } catch (err) {
     if (!isUnauthorized(err)) throw err;
-    clearSession();
-    if ((await silentLogin()).status !== 'ok') throw new AuthError('unauthorized');
+    const current = getSession();
+    if (renewalInFlight() || (current && current.token === token)) {
+      if (!(await renew())) throw new AuthError('unauthorized');
+    } else if (!current) {
+      throw new AuthError('unauthorized'); // ended meanwhile (a refused renewal, a logout): do not log back in
+    }
     return request(path, Object.assign({}, options, { token: getSession().token }));
   }
+}
+
+// A call with the access token, renewed by refresh or, when the session is over, by a silent login.
+function authorizedRequest(path, options = {}) {
+  return withAccessToken(path, options, renewSession);
 }
 
 // GET /api/v1/me → {accountId, appid, openid, unionid, phone (masked), identities, createdAt, updatedAt}; refreshes
@@ -348,9 +442,9 @@ async function changePhone(detail) {
   phoneInFlight = true;
   try {
     const phoneCode = phoneCodeFrom(detail);
-    const session = getSession();
-    if (!session) throw new AuthError('unauthorized');
-    return sessionResult(await request('/api/v1/phone', { data: loginBody({ phoneCode }), token: session.token }));
+    if (!getSession()) throw new AuthError('unauthorized');
+    // A 401 comes before the phone code is redeemed, so the retry after a renewal resends the same code.
+    return sessionResult(await authorizedRequest('/api/v1/phone', { data: loginBody({ phoneCode }) }));
   } catch (err) {
     if (isUnauthorized(err)) clearSession();
     showError(err);
@@ -360,16 +454,24 @@ async function changePhone(detail) {
   }
 }
 
-// POST /api/v1/logout (best effort: the local session goes either way).
+// Logout: POST /oauth2/revoke with the refresh token (RFC 7009, form-encoded), which ends the session at once; an
+// earlier release's token goes to POST /api/v1/logout with Bearer. Then the storage is cleared.
 async function logout() {
+  // A renewal in flight would store tokens after the clear below: let it land, so its tokens are the ones revoked.
+  if (renewalInFlight()) await Promise.all([refreshing, relogging]).catch(() => {});
   const session = getSession();
-  clearSession();
-  ticket = null;
-  if (!session) return;
   try {
-    await request('/api/v1/logout', { token: session.token });
+    if (session && session.refreshToken) {
+      await request('/oauth2/revoke', { form: { token: session.refreshToken, token_type_hint: 'refresh_token' } });
+    } else if (session) {
+      await request('/api/v1/logout', { token: session.token });
+    }
   } catch (err) {
-    // The token is gone from this device; a server that could not be reached lets it expire.
+    // Best effort: the user asked to be logged out, so the storage is cleared even when the service could not be
+    // told (an unrevoked refresh token then expires on its own).
+  } finally {
+    clearSession();
+    ticket = null;
   }
 }
 

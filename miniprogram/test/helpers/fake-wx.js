@@ -5,6 +5,12 @@
 // The service answers like the real one ({code:0,msg,data} or {code,msg,error} with a 4xx/5xx), and
 // `service.inject(path, answer)` queues a one-off answer for the next call to `path`:
 //   {statusCode, body} a canned answer; {fail: {errMsg, errno}} a network failure (wx.request's `fail`).
+//
+// Sessions as the service keeps them: a login answers an access token `eyJtok-<n>` (expiresIn 900) and a refresh
+// token `wxr_tok-<n>`; POST /api/v1/refresh rotates the refresh token, remembers the spent one, and a spent one
+// presented again ends the whole session (refresh_reused). `service.legacy = true` makes logins answer an earlier
+// release's opaque `wxs_tok-<n>` without a refresh token. `sessions.clear()` expires every access token (the
+// refresh tokens still work); `endSessions()` forgets every session.
 
 const BASE = 'https://wxlogin.test';
 
@@ -19,23 +25,44 @@ function err(statusCode, code, error, msg) {
 function createService() {
   const users = new Map(); // openid → full phone
   const tickets = new Map(); // ticket → openid
-  const sessions = new Map(); // token → openid
+  const sessions = new Map(); // live access token → {openid, sid, appid}
+  const refreshTokens = new Map(); // live refresh token → {openid, sid, appid}
+  const spentRefresh = new Map(); // rotated-away refresh token → sid
   const usedLoginCodes = new Set();
   const usedPhoneCodes = new Set();
   const injected = new Map(); // path → [answer]
   const calls = []; // {method, path, data, header}
+  const service = { legacy: false };
   let n = 0;
 
   const APPID = 'wx00000000000000a1';
 
+  // A new access token and refresh token for session `sid`.
+  function mint(s) {
+    n += 1;
+    const token = `eyJtok-${n}`;
+    const refreshToken = `wxr_tok-${n}`;
+    sessions.set(token, s);
+    refreshTokens.set(refreshToken, s);
+    return { token, expiresIn: 900, refreshToken, refreshExpiresIn: 2592000 };
+  }
+
+  function endSession(sid) {
+    for (const map of [sessions, refreshTokens]) {
+      for (const [token, s] of map) if (s.sid === sid) map.delete(token);
+    }
+  }
+
   // Like the service, a login lands on the app the body names, else on the one app this fake serves.
   function session(openid, appid = APPID) {
     n += 1;
-    const token = `tok-${n}`;
-    sessions.set(token, openid);
-    return {
-      status: 'ok', accountId: `acc_${openid}`, appid, phone: users.get(openid), openid, token, expiresIn: 2592000,
-    };
+    const answer = { status: 'ok', accountId: `acc_${openid}`, appid, phone: users.get(openid), openid };
+    if (service.legacy) {
+      const token = `wxs_tok-${n}`;
+      sessions.set(token, { openid, sid: `sid-${n}`, appid });
+      return Object.assign(answer, { token, expiresIn: 2592000 });
+    }
+    return Object.assign(answer, mint({ openid, sid: `sid-${n}`, appid }));
   }
 
   function loginCodeOpenid(code) {
@@ -55,10 +82,14 @@ function createService() {
     return { phone: m[1] };
   }
 
-  function bearer(header) {
+  function bearerSession(header) {
     const auth = (header && header.Authorization) || '';
-    const token = auth.replace(/^Bearer /, '');
-    return sessions.get(token);
+    return sessions.get(auth.replace(/^Bearer /, ''));
+  }
+
+  function bearer(header) {
+    const s = bearerSession(header);
+    return s && s.openid;
   }
 
   const routes = {
@@ -107,18 +138,44 @@ function createService() {
         identities: [{ appid: APPID, openid }, { appid: 'wx00000000000000b2', openid: `${openid}-b` }],
       });
     },
+    'POST /api/v1/refresh'({ data }) {
+      const presented = data.refreshToken;
+      if (spentRefresh.has(presented)) {
+        endSession(spentRefresh.get(presented));
+        return err(401, 2008, 'refresh_reused', '登录已失效，请重新登录');
+      }
+      const s = refreshTokens.get(presented);
+      if (!s) return err(401, 2007, 'refresh_invalid', '登录已过期，请重新登录');
+      refreshTokens.delete(presented);
+      spentRefresh.set(presented, s.sid);
+      return ok(Object.assign({ accountId: `acc_${s.openid}`, appid: s.appid, openid: s.openid }, mint(s)));
+    },
+    // RFC 7009: form-encoded, 200 with an empty body whether or not the token was known.
+    'POST /oauth2/revoke'({ data, header }) {
+      if (header['content-type'] !== 'application/x-www-form-urlencoded' || typeof data !== 'string') {
+        return err(400, 1001, 'invalid_request', '请求格式错误');
+      }
+      const s = refreshTokens.get(new URLSearchParams(data).get('token'));
+      if (s) endSession(s.sid);
+      return { statusCode: 200, body: '' };
+    },
     'POST /api/v1/logout'({ header }) {
-      const auth = ((header && header.Authorization) || '').replace(/^Bearer /, '');
-      sessions.delete(auth);
+      const s = bearerSession(header);
+      if (s) endSession(s.sid);
       return ok({});
     },
   };
 
-  return {
+  return Object.assign(service, {
     users,
     tickets,
     sessions,
+    refreshTokens,
     calls,
+    endSessions() {
+      sessions.clear();
+      refreshTokens.clear();
+    },
     inject(path, answer) {
       if (!injected.has(path)) injected.set(path, []);
       injected.get(path).push(answer);
@@ -133,9 +190,9 @@ function createService() {
       if (queue && queue.length) return queue.shift();
       const route = routes[`${req.method} ${path}`];
       if (!route) return err(404, 1004, 'not_found', '接口不存在');
-      return route({ data: req.data || {}, header: req.header });
+      return route({ data: req.data || {}, header: req.header || {} });
     },
-  };
+  });
 }
 
 // Installs the mocks on the global `wx` (miniprogram-simulate's, when loaded, keeping its other APIs).
