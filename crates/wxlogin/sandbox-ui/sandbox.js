@@ -53,7 +53,7 @@
   // Compact JSON, tokens cut short (they are long and secret-looking); the phone numbers stay, they are the
   // sandbox's own.
   function redact(value) {
-    const short = (k, v) => (k === 'token' || k === 'Authorization') && typeof v === 'string' && v.length > 12;
+    const short = (k, v) => ['token', 'refreshToken', 'Authorization'].includes(k) && typeof v === 'string' && v.length > 12;
     return JSON.stringify(value, (k, v) => (short(k, v) ? `${v.slice(0, 10)}…` : v));
   }
 
@@ -322,6 +322,7 @@
       if (k.startsWith(prefix)) out[k.slice(prefix.length)] = JSON.parse(localStorage.getItem(k));
     }
     if (out['wxlogin.token']) out['wxlogin.token'] = `${String(out['wxlogin.token']).slice(0, 10)}…`;
+    if (out['wxlogin.refreshToken']) out['wxlogin.refreshToken'] = `${String(out['wxlogin.refreshToken']).slice(0, 10)}…`;
     if (out['wxlogin.expiresAt']) out['wxlogin.expiresAt'] = new Date(out['wxlogin.expiresAt']).toISOString();
     $('#stored').textContent = Object.keys(out).length ? JSON.stringify(out, null, 2) : '（空）';
   }

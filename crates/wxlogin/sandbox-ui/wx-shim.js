@@ -52,7 +52,8 @@
         fetch(url, {
           method,
           headers,
-          body: method === 'GET' || opts.data === undefined ? undefined : JSON.stringify(opts.data),
+          // wx.request sends a string as it is (a form-encoded body), anything else as JSON.
+          body: method === 'GET' || opts.data === undefined ? undefined : typeof opts.data === 'string' ? opts.data : JSON.stringify(opts.data),
           signal: controller.signal,
         })
           .then(async (res) => {

@@ -56,7 +56,7 @@ pub async fn jwks(State(state): State<Arc<AppState>>) -> Response {
 pub async fn userinfo(
     State(state): State<Arc<AppState>>,
     headers: HeaderMap,
-) -> Result<Json<Value>, Challenge> {
+) -> Result<Json<Value>, ApiError> {
     let bearer = edge::required_bearer(&headers)?;
     let auth = state
         .logins
@@ -83,7 +83,7 @@ pub async fn userinfo(
 pub async fn verify(
     State(state): State<Arc<AppState>>,
     headers: HeaderMap,
-) -> Result<Response, Challenge> {
+) -> Result<Response, ApiError> {
     let bearer = edge::required_bearer(&headers)?;
     let checked = state.logins.live(&bearer).await?;
     let session = &checked.live.session;
@@ -104,29 +104,6 @@ pub async fn verify(
         .headers_mut()
         .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     Ok(response)
-}
-
-/// A 401 of a Bearer route says what to present (RFC 6750 §3), with our error body.
-pub struct Challenge(ApiError);
-
-impl From<ApiError> for Challenge {
-    fn from(err: ApiError) -> Self {
-        Self(err)
-    }
-}
-
-impl IntoResponse for Challenge {
-    fn into_response(self) -> Response {
-        let unauthorized = self.0 == ApiError::Unauthorized;
-        let mut response = self.0.into_response();
-        if unauthorized {
-            response.headers_mut().insert(
-                header::WWW_AUTHENTICATE,
-                HeaderValue::from_static("Bearer realm=\"wxlogin\", error=\"invalid_token\""),
-            );
-        }
-        response
-    }
 }
 
 /// Public documents: cacheable for a few minutes (a client that meets an unknown `kid` fetches the keys again).

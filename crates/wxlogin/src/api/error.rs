@@ -313,6 +313,15 @@ impl IntoResponse for ApiError {
         let row = self.row();
         let body = json!({ "code": row.code, "msg": self.message(), "error": row.error });
         let mut response = (row.status, Json(body)).into_response();
+        if self == Self::Unauthorized {
+            // RFC 6750 §3: a 401 of a Bearer route says what to present.
+            response.headers_mut().insert(
+                axum::http::header::WWW_AUTHENTICATE,
+                axum::http::HeaderValue::from_static(
+                    "Bearer realm=\"wxlogin\", error=\"invalid_token\"",
+                ),
+            );
+        }
         if let Self::RateLimited { retry_after_secs } = self {
             response.headers_mut().insert(
                 axum::http::header::RETRY_AFTER,

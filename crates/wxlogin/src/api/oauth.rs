@@ -114,6 +114,7 @@ pub async fn revoke(
                    HTTP Basic (client_secret_basic) or `client_id`/`client_secret` in the form.",
     security(("client" = [])),
     responses((status = 200, description = "RFC 7662 §2.2: `{\"active\":false}` for anything not active", body = Object),
+        (status = 400, description = "RFC 6749 §5.2", body = OAuthErrorBody),
         (status = 401, description = "no or wrong client credentials", body = OAuthErrorBody)))]
 pub async fn introspect(
     State(state): State<Arc<AppState>>,
@@ -211,6 +212,17 @@ fn basic_credentials(value: &HeaderValue) -> Option<(String, String)> {
     }
 }
 
+/// The parameters the OAuth endpoints read.
+const PARAMETERS: &[&str] = &[
+    "grant_type",
+    "refresh_token",
+    "client_id",
+    "client_secret",
+    "token",
+    "token_type_hint",
+    "scope",
+];
+
 /// An `application/x-www-form-urlencoded` body, each parameter at most once (RFC 6749 §3.2).
 struct Form(HashMap<String, String>);
 
@@ -234,6 +246,10 @@ impl Form {
             .map_err(|_| OAuthError::bad("invalid_request", "the body is not a valid form"))?;
         let mut map = HashMap::with_capacity(pairs.len());
         for (name, value) in pairs {
+            // A parameter of ours sent twice is refused (RFC 6749 §3.2); others are ignored (§3.1).
+            if !PARAMETERS.contains(&name.as_str()) {
+                continue;
+            }
             if map.insert(name, value).is_some() {
                 return Err(OAuthError::bad(
                     "invalid_request",
@@ -373,7 +389,9 @@ pub struct OAuthErrorBody {
 #[allow(dead_code)]
 pub struct TokenForm {
     /// `refresh_token`.
+    #[schema(pattern = "^refresh_token$")]
     grant_type: String,
+    #[schema(min_length = 1)]
     refresh_token: String,
     client_id: Option<String>,
 }
@@ -382,6 +400,7 @@ pub struct TokenForm {
 #[derive(ToSchema, serde::Deserialize)]
 #[allow(dead_code)]
 pub struct RevokeForm {
+    #[schema(min_length = 1)]
     token: String,
     token_type_hint: Option<String>,
 }
@@ -390,6 +409,7 @@ pub struct RevokeForm {
 #[derive(ToSchema, serde::Deserialize)]
 #[allow(dead_code)]
 pub struct IntrospectForm {
+    #[schema(min_length = 1)]
     token: String,
     token_type_hint: Option<String>,
     client_id: Option<String>,

@@ -44,6 +44,11 @@ impl Modify for Shared {
             "session",
             SecurityScheme::Http(Http::new(HttpAuthScheme::Bearer)),
         );
+        // A resource server of `[[clients]]` (introspection), by HTTP Basic or form fields.
+        components.add_security_scheme(
+            "client",
+            SecurityScheme::Http(Http::new(HttpAuthScheme::Basic)),
+        );
     }
 }
 
@@ -53,15 +58,20 @@ pub fn finish(mut doc: OpenApi, apps: &Apps) -> OpenApi {
     let appids: Vec<String> = apps.iter().map(|a| a.appid.as_str().to_owned()).collect();
     let statuses = error_statuses();
     for (path, item) in doc.paths.paths.iter_mut() {
-        if !path.starts_with("/api/") {
+        let api = path.starts_with("/api/");
+        // The token routes answer the error table too (a body over the limit, the database down), besides the
+        // answers their RFCs define, which they document themselves.
+        if !(api || path.starts_with("/oauth2/") || path.starts_with("/auth/")) {
             continue;
         }
         for operation in operations(item) {
             add_errors(operation, &statuses);
-            operation
-                .parameters
-                .get_or_insert_with(Vec::new)
-                .push(RefOr::T(app_header(&appids)));
+            if api {
+                operation
+                    .parameters
+                    .get_or_insert_with(Vec::new)
+                    .push(RefOr::T(app_header(&appids)));
+            }
         }
     }
     if let Some(components) = doc.components.as_mut() {
@@ -83,6 +93,7 @@ fn operations(item: &mut utoipa::openapi::PathItem) -> impl Iterator<Item = &mut
         item.put.as_mut(),
         item.delete.as_mut(),
         item.patch.as_mut(),
+        item.head.as_mut(),
     ]
     .into_iter()
     .flatten()
