@@ -147,3 +147,120 @@ pub enum Rejected {
     Invalid,
     Expired,
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use base64::Engine as _;
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    use proptest::prelude::*;
+
+    const NOW: UnixTime = 1_800_000_000;
+
+    fn policy() -> TokenPolicy {
+        TokenPolicy {
+            issuer: "https://login.example.com".into(),
+            audiences: vec!["wxlogin".into()],
+            access_ttl: Duration::from_secs(900),
+            openid_claim: true,
+            unionid_claim: false,
+        }
+    }
+
+    fn minted(ring: &KeyRing) -> String {
+        let subject = Subject {
+            account_id: "acc_0123456789abcdef01234567",
+            appid: "wx0123456789abcdef",
+            openid: "o-1",
+            unionid: Some("u-1"),
+            sid: "s".repeat(43),
+        };
+        policy().mint(ring, subject, NOW).unwrap()
+    }
+
+    #[test]
+    fn a_minted_token_verifies_until_it_expires_with_its_claims() {
+        let ring = super::super::keys::test_ring();
+        let token = minted(&ring);
+        let claims = policy().verify(&ring, &token, NOW + 899).unwrap();
+        assert_eq!(claims.sub, "acc_0123456789abcdef01234567");
+        assert_eq!(claims.aud, Audience::One("wxlogin".into()));
+        assert_eq!(
+            (claims.azp.as_str(), claims.client_id.as_str()),
+            ("wx0123456789abcdef", "wx0123456789abcdef")
+        );
+        assert_eq!(claims.openid.as_deref(), Some("o-1"));
+        assert_eq!(claims.unionid, None, "not configured");
+        assert_eq!(
+            policy().verify(&ring, &token, NOW + 900),
+            Err(Rejected::Expired)
+        );
+        let other = TokenPolicy {
+            audiences: vec!["billing".into()],
+            ..policy()
+        };
+        assert_eq!(other.verify(&ring, &token, NOW), Err(Rejected::Invalid));
+        let elsewhere = TokenPolicy {
+            issuer: "https://evil.example".into(),
+            ..policy()
+        };
+        assert_eq!(elsewhere.verify(&ring, &token, NOW), Err(Rejected::Invalid));
+        // Another ring does not know the kid.
+        let stranger = super::super::keys::test_ring();
+        assert!(matches!(
+            policy().verify(&stranger, &token, NOW),
+            Err(Rejected::UnknownKey(_))
+        ));
+    }
+
+    #[test]
+    fn none_and_hs256_and_a_wrong_typ_are_refused() {
+        let ring = super::super::keys::test_ring();
+        let token = minted(&ring);
+        let mut parts = token.split('.');
+        let (header, payload) = (parts.next().unwrap(), parts.next().unwrap());
+        let header: serde_json::Value =
+            serde_json::from_slice(&URL_SAFE_NO_PAD.decode(header).unwrap()).unwrap();
+        let with = |changes: serde_json::Value, signature: &str| {
+            let mut h = header.clone();
+            for (k, v) in changes.as_object().unwrap() {
+                h[k] = v.clone();
+            }
+            format!(
+                "{}.{payload}.{signature}",
+                URL_SAFE_NO_PAD.encode(h.to_string())
+            )
+        };
+        let none = with(serde_json::json!({"alg": "none"}), "");
+        assert_eq!(policy().verify(&ring, &none, NOW), Err(Rejected::Malformed));
+        let hs = with(serde_json::json!({"alg": "HS256"}), "c2ln");
+        assert_eq!(policy().verify(&ring, &hs, NOW), Err(Rejected::Invalid));
+        let signature = token.rsplit('.').next().unwrap();
+        let typ = with(serde_json::json!({"typ": "JWT"}), signature);
+        assert_eq!(policy().verify(&ring, &typ, NOW), Err(Rejected::Invalid));
+        let huge = with(
+            serde_json::json!({"x": "a".repeat(MAX_TOKEN_LEN)}),
+            signature,
+        );
+        assert_eq!(policy().verify(&ring, &huge, NOW), Err(Rejected::Malformed));
+    }
+
+    proptest! {
+        #[test]
+        fn any_text_is_refused_without_a_panic(text in "\\PC{0,300}") {
+            let ring = super::super::keys::test_ring();
+            prop_assert!(policy().verify(&ring, &text, NOW).is_err());
+        }
+
+        #[test]
+        fn any_three_base64url_segments_are_refused(
+            header in proptest::collection::vec(any::<u8>(), 0..200),
+            payload in proptest::collection::vec(any::<u8>(), 0..300),
+            signature in proptest::collection::vec(any::<u8>(), 0..80),
+        ) {
+            let ring = super::super::keys::test_ring();
+            let text = [header, payload, signature].map(|p| URL_SAFE_NO_PAD.encode(p)).join(".");
+            prop_assert!(policy().verify(&ring, &text, NOW).is_err());
+        }
+    }
+}

@@ -208,7 +208,16 @@ async fn load(
     grace: Duration,
     now: UnixTime,
 ) -> Result<KeyRing, KeyError> {
-    let keys = store.signing_keys().await?;
+    ring_from(&store.signing_keys().await?, cipher, grace, now)
+}
+
+/// The ring of `keys` at `now`.
+fn ring_from(
+    keys: &[SigningKeyRecord],
+    cipher: &PhoneCipher,
+    grace: Duration,
+    now: UnixTime,
+) -> Result<KeyRing, KeyError> {
     let newest = keys.last().ok_or(KeyError::Exhausted)?;
     let pkcs8 = cipher
         .open_bytes(&aad(&newest.kid), &newest.private_key_enc)
@@ -219,7 +228,7 @@ async fn load(
     };
     let mut verifiers = HashMap::new();
     let mut set = JwkSet { keys: Vec::new() };
-    for key in published(&keys, grace, now) {
+    for key in published(keys, grace, now) {
         let corrupt = |e: &dyn std::fmt::Display| KeyError::Corrupt(key.kid.clone(), e.to_string());
         let jwk: Jwk = serde_json::from_str(&key.public_jwk).map_err(|e| corrupt(&e))?;
         verifiers.insert(
@@ -237,6 +246,23 @@ async fn load(
         verifiers,
         jwks: Arc::from(jwks),
     })
+}
+
+/// A ring of one new key, for tests of what signs and verifies.
+#[cfg(test)]
+pub(crate) fn test_ring() -> KeyRing {
+    let cipher = test_cipher();
+    let key = new_key(&cipher, 1, 0).expect("a new key");
+    ring_from(&[key], &cipher, Duration::ZERO, 0).expect("a ring")
+}
+
+#[cfg(test)]
+fn test_cipher() -> PhoneCipher {
+    PhoneCipher::from_base64(&base64::Engine::encode(
+        &base64::engine::general_purpose::STANDARD,
+        [7u8; 32],
+    ))
+    .expect("a 32-byte key")
 }
 
 #[cfg(test)]
@@ -271,11 +297,7 @@ mod tests {
 
     #[test]
     fn a_new_key_is_sealed_to_its_kid_and_published_as_an_es256_jwk() {
-        let cipher = PhoneCipher::from_base64(&base64::Engine::encode(
-            &base64::engine::general_purpose::STANDARD,
-            [7u8; 32],
-        ))
-        .unwrap();
+        let cipher = test_cipher();
         let key = new_key(&cipher, 1, 0).unwrap();
         let jwk: serde_json::Value = serde_json::from_str(&key.public_jwk).unwrap();
         assert_eq!(jwk["kty"], "EC");

@@ -72,11 +72,11 @@ pub async fn userinfo(
 }
 
 /// `GET /auth/verify`: forward auth (nginx `auth_request`, Traefik ForwardAuth, Caddy `forward_auth`). Any method:
-/// proxies send the original request's.
+/// proxies send the original request's. The phone, when configured, is in E.164 as userinfo's `phone_number`.
 #[utoipa::path(method(get, head, post, put, patch, delete), path = "/auth/verify", tag = "tokens",
     security(("session" = [])),
     description = "200 with `X-Auth-Subject` (the account), `X-Auth-AppId`, `X-Auth-OpenId` (and `X-Auth-Phone` \
-                   with `forward_auth_phone`) for a live session's access token; else 401. A logout reaches every \
+                   in E.164 with `forward_auth_phone`) for a live session's access token; else 401. A logout reaches every \
                    instance within half a second.",
     responses((status = 200, description = "the token is valid and its session live"),
         (status = 401, description = "no, an invalid or an expired token, or its session ended")))]
@@ -98,7 +98,7 @@ pub async fn verify(
     put("x-auth-appid", &session.identity.appid);
     put("x-auth-openid", &session.identity.openid);
     if let Some(phone) = &checked.live.phone {
-        put("x-auth-phone", phone);
+        put("x-auth-phone", &e164(phone));
     }
     response
         .headers_mut()

@@ -61,7 +61,7 @@ pub enum PhoneBinding {
 #[derive(Debug, Clone, Default, Args, Serialize)]
 pub struct ServeArgs {
     /// A TOML file with any of the settings below (keys as the flags, with underscores), and the tables
-    /// `[[apps]]`, `[accounts]` and `[rate_limits]`.
+    /// `[[apps]]`, `[accounts]`, `[rate_limits]` and `[[clients]]` (resource servers that may introspect tokens).
     #[arg(long, env = "WXLOGIN_CONFIG")]
     #[serde(skip)]
     pub config: Option<PathBuf>,
