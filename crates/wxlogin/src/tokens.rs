@@ -17,6 +17,8 @@ macro_rules! bearer_type {
         pub struct $name(String);
 
         impl $name {
+            // Session tokens are minted only by tests now.
+            #[cfg_attr(not(test), allow(dead_code))]
             fn from_bytes(bytes: [u8; 32]) -> Self {
                 Self(format!("{}{}", $prefix, URL_SAFE_NO_PAD.encode(bytes)))
             }
@@ -59,10 +61,12 @@ bearer_type!(
 /// Bytes of a session token that carry its minting time (milliseconds, big-endian).
 const TIME_BYTES: usize = 6;
 
+/// Opaque session tokens are no longer minted (a login answers an access token and a refresh token); those of
+/// earlier releases are looked up until they expire. The release at 68eac3b minted them time first (6 bytes of
+/// milliseconds, then 208 random bits) and stored them under [`SessionToken::key`]; earlier ones under their plain
+/// SHA-256 ([`SessionToken::legacy_key`]). Minting stays for tests of both.
 impl SessionToken {
-    /// The minting time in milliseconds, then 208 random bits. The time comes first so that the keys of new
-    /// sessions follow each other in the sessions index: a login appends there instead of changing a page at a
-    /// random place (one page fewer written per login, bench/results).
+    #[cfg(test)]
     pub fn generate() -> Self {
         let millis = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
@@ -70,6 +74,7 @@ impl SessionToken {
         Self::minted_at(millis)
     }
 
+    #[cfg(test)]
     fn minted_at(millis: u64) -> Self {
         let mut bytes = [0u8; 32];
         rand::rng().fill_bytes(&mut bytes[TIME_BYTES..]);
@@ -79,6 +84,7 @@ impl SessionToken {
 
     /// What a session is stored under: the token's time bytes, then 208 bits of its SHA-256 (a stored key gives
     /// no token back; the time is no secret).
+    #[cfg(test)]
     pub fn key(&self) -> [u8; 32] {
         self.key_from(&self.sha256())
     }
@@ -104,7 +110,7 @@ impl SessionToken {
         }
     }
 
-    /// What releases up to c7092cb stored a session under: the token's SHA-256. Their sessions stay valid until
+    /// What releases before 68eac3b stored a session under: the token's SHA-256. Their sessions stay valid until
     /// they expire.
     pub fn legacy_key(&self) -> [u8; 32] {
         self.sha256()
