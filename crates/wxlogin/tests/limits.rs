@@ -351,3 +351,45 @@ async fn the_app_budget_holds_whatever_the_addresses() {
     assert_eq!(statuses, [400, 400, 400, 400, 400, 429, 429, 429]);
     assert_eq!(login_calls(app.stats().await).await, 5);
 }
+
+#[tokio::test]
+async fn refreshes_spend_the_address_budget_like_logins() {
+    let app = app_with_config("[rate_limits]\nper_ip = \"3/min\"\n", ServeArgs::default()).await;
+    let http = client_from(fresh_loopback());
+    let junk = format!("wxr_{}", "A".repeat(86));
+    let refresh = format!("{}/api/v1/refresh", app.base);
+    let mut statuses = Vec::new();
+    for _ in 0..2 {
+        statuses.push(
+            post(
+                &http,
+                refresh.clone(),
+                json!({ "refreshToken": junk }),
+                None,
+            )
+            .await
+            .0,
+        );
+    }
+    let grant = http
+        .post(format!("{}/oauth2/token", app.base))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(format!("grant_type=refresh_token&refresh_token={junk}"));
+    statuses.push(
+        grant
+            .try_clone()
+            .unwrap()
+            .send()
+            .await
+            .unwrap()
+            .status()
+            .as_u16(),
+    );
+    statuses.push(grant.send().await.unwrap().status().as_u16());
+    statuses.push(
+        post(&http, refresh, json!({ "refreshToken": junk }), None)
+            .await
+            .0,
+    );
+    assert_eq!(statuses, [401, 401, 400, 429, 429]);
+}

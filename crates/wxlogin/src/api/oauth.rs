@@ -2,7 +2,7 @@
 //! grant (RFC 6749 §6), revocation (RFC 7009) and introspection (RFC 7662), and the mini program's own refresh
 //! route in our JSON envelope.
 
-use super::edge::{AppState, JsonObject, Success};
+use super::edge::{AppState, ClientIp, JsonObject, Success};
 use super::error::{ApiError, ErrorId, FieldProblem};
 use crate::logins::Refreshed;
 use crate::tokens::{Bearer, RefreshToken};
@@ -26,12 +26,15 @@ use utoipa::ToSchema;
     responses((status = 200, description = "refreshed", body = Success<RefreshAnswer>)))]
 pub async fn refresh(
     State(state): State<Arc<AppState>>,
+    client: ClientIp,
     body: JsonObject,
 ) -> Result<Json<Success<RefreshAnswer>>, ApiError> {
     let text = body
         .optional_text("refreshToken")?
         .ok_or(ApiError::field("refreshToken", FieldProblem::Missing))?;
     let token = RefreshToken::parse(text).ok_or(ApiError::RefreshInvalid)?;
+    // A refresh writes to the database, like a login: it spends the client address's budget too.
+    state.limit_ip(&client).await?;
     let refreshed = state.logins.refresh(&token).await?;
     Ok(Success::new(RefreshAnswer::from(refreshed)))
 }
@@ -45,10 +48,12 @@ pub async fn refresh(
         (status = 400, description = "RFC 6749 §5.2", body = OAuthErrorBody)))]
 pub async fn token(
     State(state): State<Arc<AppState>>,
+    client: ClientIp,
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, OAuthError> {
     let form = Form::parse(&headers, &body)?;
+    state.limit_ip(&client).await.map_err(OAuthError::Api)?;
     match form.get("grant_type") {
         Some("refresh_token") => {}
         Some(_) => {
