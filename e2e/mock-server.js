@@ -13,7 +13,7 @@ const REPO = path.resolve(__dirname, '..');
 const UI_DIR = path.join(REPO, 'crates/wxlogin/sandbox-ui');
 const MP_DIR = path.join(REPO, 'miniprogram');
 // The template files the service serves under /sandbox/miniprogram/ (keep in step with the service).
-const MP_FILES = ['utils/auth.js', 'config.js'];
+const MP_FILES = ['utils/auth.js', 'utils/session.js', 'config.js'];
 const TYPES = {
   '.html': 'text/html; charset=utf-8',
   '.js': 'text/javascript; charset=utf-8',

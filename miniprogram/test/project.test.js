@@ -52,13 +52,13 @@ test('no tag or folder named wx-… (WeChat reserves the prefix)', () => {
 });
 
 test('the code shipped to the phone never writes to the console', () => {
-  const files = ['app.js', 'config.js', 'utils/auth.js', 'pages/login/login.js', 'pages/index/index.js',
-    'components/phone-number/index.js', 'components/privacy-popup/index.js'];
+  const files = ['app.js', 'config.js', 'utils/auth.js', 'utils/session.js', 'pages/login/login.js',
+    'pages/index/index.js', 'components/phone-number/index.js', 'components/privacy-popup/index.js'];
   for (const f of files) expect(read(f)).not.toMatch(/console\./);
 });
 
-test('utils/auth.js and config.js load as plain CommonJS with only relative requires (the sandbox runs them)', () => {
-  for (const f of ['utils/auth.js', 'config.js']) {
+test('utils/*.js and config.js load as plain CommonJS with only relative requires (the sandbox runs them)', () => {
+  for (const f of ['utils/auth.js', 'utils/session.js', 'config.js']) {
     const requires = [...read(f).matchAll(/require\(\s*['"]([^'"]+)['"]\s*\)/g)].map((m) => m[1]);
     for (const r of requires) expect(r.startsWith('.')).toBe(true);
     expect(read(f)).not.toMatch(/getApp\(|\bimport\s/);

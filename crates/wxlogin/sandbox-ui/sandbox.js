@@ -4,7 +4,7 @@
   'use strict';
 
   const $ = (sel) => document.querySelector(sel);
-  const TEMPLATE_FILES = ['utils/auth.js']; // and what it requires (config.js)
+  const TEMPLATE_FILES = ['utils/auth.js']; // and what it requires (utils/session.js, config.js)
 
   const state = {
     apps: [], // [{appid, bound}]: the sandbox's mini programs (one Open Platform account)

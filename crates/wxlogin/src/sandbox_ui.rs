@@ -17,6 +17,10 @@ const MINIPROGRAM_FILES: &[(&str, &str)] = &[
         "utils/auth.js",
         include_str!("../../../miniprogram/utils/auth.js"),
     ),
+    (
+        "utils/session.js",
+        include_str!("../../../miniprogram/utils/session.js"),
+    ),
     ("config.js", include_str!("../../../miniprogram/config.js")),
 ];
 
