@@ -12,6 +12,7 @@ from .procs import BENCH, LOAD_CORE
 
 WRK_THREADS = 2
 SCRIPT = BENCH / "login.lua"
+TOKENS_SCRIPT = BENCH / "tokens.lua"
 
 
 def write_bodies(path: Path, bodies: list[dict]) -> None:
@@ -26,8 +27,22 @@ def wrk(targets: list[str], urlpath: str, bodies: Path, connections: int, second
     k mod n (so use as many threads as targets)."""
     env = {**os.environ, "BODIES": str(bodies), "URLPATH": urlpath, "THREADS": str(threads),
            "TARGETS": ",".join(targets) if len(targets) > 1 else ""}
+    return _run(SCRIPT, targets[0], env, connections, seconds, threads)
+
+
+def wrk_tokens(target: str, tokens: Path, connections: int, seconds: float, *, mode: str, method: str,
+               urlpath: str, auth: str = "", body: str = "", expect: str = "", threads: int = WRK_THREADS) -> dict:
+    """One wrk run with `tokens.lua` (scenario e): one token per line of `tokens` put into the request template
+    (`auth`: the Authorization header, `body`: a form body, "{token}" replaced), each line sent once
+    (mode "once") or round and round ("cycle")."""
+    env = {**os.environ, "TOKENS": str(tokens), "MODE": mode, "METHOD": method, "URLPATH": urlpath,
+           "AUTH": auth, "BODY": body, "EXPECT": expect, "THREADS": str(threads)}
+    return _run(TOKENS_SCRIPT, target, env, connections, seconds, threads)
+
+
+def _run(script: Path, target: str, env: dict, connections: int, seconds: float, threads: int) -> dict:
     argv = ["taskset", "-c", LOAD_CORE, "wrk", f"-t{threads}", f"-c{connections}", f"-d{seconds:g}s",
-            "--timeout", "10s", "-s", str(SCRIPT), f"http://{targets[0]}/"]
+            "--timeout", "10s", "-s", str(script), f"http://{target}/"]
     ru0 = resource.getrusage(resource.RUSAGE_CHILDREN)
     out = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=seconds + 60)
     ru1 = resource.getrusage(resource.RUSAGE_CHILDREN)

@@ -243,7 +243,7 @@ DATA_KEY = base64.b64encode(os.urandom(32)).decode()
 
 def start_wxlogin(sim: Sim, workdir: Path, binding: str = "verify", instances: int = 1,
                   database_url: str | None = None, redis_url: str | None = None,
-                  binary: Path | None = None) -> Server:
+                  binary: Path | None = None, config: Path | None = None) -> Server:
     env = {"WX_APPID": APPID, "WX_SECRET": SECRET, "WXLOGIN_DATA_KEY": DATA_KEY, "RUST_LOG": "warn"}
     procs, targets = [], []
     for n in range(instances):
@@ -257,6 +257,8 @@ def start_wxlogin(sim: Sim, workdir: Path, binding: str = "verify", instances: i
             argv += ["--database-url", database_url]
         if redis_url:
             argv += ["--redis-url", redis_url]
+        if config:
+            argv += ["--config", str(config)]
         proc = Proc(f"wxlogin-{n}", argv, SERVER_CORE, workdir, env=env)
         procs.append(proc)
         try:
@@ -323,6 +325,68 @@ def _await_pids(url: str, workers: int, proc: Proc, timeout: float) -> None:
 
 
 STARTERS = {"python": start_python, "node": start_node}
+
+
+# ---- scenario (e): the token side's peer and the floor ---------------------------------------------------------------
+
+OIDC_DIR = BENCH / "peers" / "oidc-provider"
+NGINX = Path("/usr/sbin/nginx")
+
+
+def start_oidc(workdir: Path) -> Server:
+    """node-oidc-provider (peers/oidc-provider/server.js): one Node process, its in-memory adapter."""
+    port = free_port()
+    proc = Proc("oidc-provider", [shutil.which("node") or "node", "server.js"], SERVER_CORE, workdir,
+                env={"PORT": str(port), "NODE_ENV": "production"}, cwd=OIDC_DIR)
+    _wait_workers(f"http://127.0.0.1:{port}/healthz", 1, proc)
+    version = json.loads((OIDC_DIR / "node_modules" / "oidc-provider" / "package.json").read_text())["version"]
+    settings = {"server": f"oidc-provider {version} (Koa), one Node process, NODE_ENV=production",
+                "adapter": "its in-memory adapter (development-only in its docs), LRU bound raised to 10M entries",
+                "access_token": "opaque", "rotateRefreshToken": True,
+                "refresh_answer": "opaque access token, rotated refresh token, id_token (ES256)"}
+    return Server("oidc-provider", [proc], [f"127.0.0.1:{port}"], settings)
+
+
+def oidc_mint(server: Server, kind: str, n: int) -> list[str]:
+    """n tokens ("access" or "refresh") minted through the provider's models, each of a grant of its own."""
+    out: list[str] = []
+    while len(out) < n:
+        chunk = min(50_000, n - len(out))
+        req = urllib.request.Request(f"{server.url}/bench/mint?kind={kind}&n={chunk}", data=b"", method="POST")
+        with urllib.request.urlopen(req, timeout=300) as res:
+            out += res.read().decode().split()
+    return out
+
+
+def start_nginx(workdir: Path) -> Server:
+    """nginx with one worker answering `return 200;` to everything: the floor of one HTTP exchange."""
+    port = free_port()
+    prefix = workdir / "nginx"
+    prefix.mkdir()
+    conf = prefix / "nginx.conf"
+    temps = "".join(f"    {k}_temp_path {prefix / k};\n" for k in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi"))
+    conf.write_text(
+        "daemon off;\nworker_processes 1;\n"
+        f"pid {prefix / 'nginx.pid'};\nerror_log {prefix / 'error.log'} warn;\n"
+        "events { worker_connections 4096; }\n"
+        "http {\n    access_log off;\n    keepalive_requests 1000000;\n" + temps +
+        f"    server {{\n        listen 127.0.0.1:{port};\n        location / {{ return 200; }}\n    }}\n}}\n")
+    proc = Proc("nginx", [str(NGINX), "-p", str(prefix), "-c", str(conf)], SERVER_CORE, workdir)
+    deadline = time.monotonic() + 15
+    while True:
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=2) as res:
+                if res.status == 200:
+                    break
+        except (OSError, urllib.error.URLError):
+            pass
+        if proc.popen.poll() is not None or time.monotonic() > deadline:
+            proc.stop()
+            raise RuntimeError(f"nginx did not come up:\n{proc.log.read_text()[-2000:]}")
+        time.sleep(0.05)
+    version = subprocess.run([str(NGINX), "-v"], capture_output=True, text=True).stderr.strip()
+    settings = {"server": f"{version}, 1 worker, `return 200;`, access_log off"}
+    return Server("nginx", [proc], [f"127.0.0.1:{port}"], settings)
 
 
 def core_times() -> dict[str, tuple[int, int]]:

@@ -87,6 +87,26 @@ def summarize(records: list[dict]) -> dict:
                 row["burst_errors"] = sum(r["burst"]["bad"] for r in rs)
                 row["rss_max_instance_mib"] = max(r["rss_max_instance_kib"] for r in rs) / MiB
             out[f"{scenario}:{label}"] = row
+    for label, every in _group(records, "e").items():
+        rs = [r for r in every if _noise(r) <= NOISE_LIMIT] or every
+        lat = lambda k: _med(rs, lambda r: r["wrk"]["latency_us"][k])  # noqa: E731
+        out[f"e:{label}"] = {
+            "rounds": len(rs), "impl": rs[0]["impl"], "what": rs[0]["what"], "tokens": rs[0]["tokens"],
+            "route": rs[0]["route"], "rps": _med(rs, lambda r: r["wrk"]["rps"]), "p50_us": lat("p50"),
+            "p90_us": lat("p90"), "p99_us": lat("p99"), "max_us": max(r["wrk"]["latency_us"]["max"] for r in rs),
+            "errors": sum(r["wrk"]["errors"] for r in rs), "first_bad": next(
+                (r["wrk"]["first_bad"] for r in rs if r["wrk"]["first_bad"]), ""),
+            "codes_ran_out": sum(1 for r in rs if r["wrk"]["exhausted"]),
+            "requests": sum(r["wrk"]["requests"] for r in rs), "cpu_s": _med(rs, lambda r: r["cpu_s"]),
+            "cpu_us_per_req": _med(rs, lambda r: r["cpu_us_per_req"]),
+            "rss_mib": max(r["rss_kib"] for r in rs) / MiB,
+            "rss_after_mib": max(r["rss_after_kib"] for r in rs) / MiB, "rss_processes": rs[0]["rss_processes"],
+            "connections": rs[0]["connections"],
+            "load_core_busy": _med(rs, lambda r: r.get("cores", {}).get("load", 0)),
+            "server_core_busy": _med(rs, lambda r: r.get("cores", {}).get("server", 0)),
+            "other_core_share": max(_noise(r) for r in rs),
+            "noisy_rounds_dropped": [r["round"] + 1 for r in every if r not in rs],
+        }
     for label, rs in _group(records, "c").items():
         out[f"c:{label}"] = {
             "rounds": len(rs), "tokens": [r["upstream"]["tokensIssued"] for r in rs],
@@ -182,6 +202,9 @@ def markdown(summary: dict, checks: list[dict]) -> str:
               f"{v['rss_mib']:.1f} ({v['rss_max_instance_mib']:.1f})",
               ", ".join(map(str, v["burst_tokens"])), _ms(v["burst_p50_us"]), f"{v['burst_errors']}"]
              for k, v in d]))
+    e = [(k[2:], v) for k, v in summary.items() if k.startswith("e:")]
+    if e:
+        parts.append(e_markdown(e))
     short = [k[2:] for k, v in summary.items() if v.get("codes_ran_out")]
     if short:
         parts.append(f"\n**Codes ran out** (throughput understated) in: {', '.join(short)}.\n")
@@ -201,6 +224,56 @@ def markdown(summary: dict, checks: list[dict]) -> str:
         parts.append(_table(["check", "measured", "result"],
                             [[c["check"], c["value"], "pass" if c["pass"] else "**MISS**"] for c in checks]))
     return "\n".join(parts) + "\n"
+
+
+def _ratio(a: float, b: float) -> str:
+    return f"{a / b:.2f}×" if b else "—"
+
+
+def e_markdown(e: list[tuple[str, dict]]) -> str:
+    """Scenario (e)'s table and the ratios wxlogin / node-oidc-provider."""
+    rows = dict(e)
+    floor = next((v for k, v in e if v["impl"] == "nginx"), None)
+    conns = e[0][1]["connections"]
+
+    def tokens(v: dict) -> str:
+        if v["impl"] == "nginx":
+            return "—"
+        return "each once" if v["tokens"] == "once" else f"{v['tokens']:,} (round and round)"
+
+    out = [f"\n**(e) The token side** — wrk, {conns} connections, server on one core; a success is HTTP 200 (and "
+           "`\"active\":true` for introspection, `access_token` for the grant). wxlogin: SQLite, JWT access tokens "
+           "(ES256); node-oidc-provider: its in-memory adapter (development-only in its docs; a persistent adapter "
+           "would cost more), opaque access tokens\n"]
+    out.append(_table(
+        ["row", "tokens", "req/s", "p50 ms", "p90 ms", "p99 ms", "max ms", "errors", "server CPU µs/req",
+         "over the floor µs", "peak RSS MiB", "RSS after MiB", "busy: server / load core"],
+        [[k, tokens(v), f"{v['rps']:,.0f}", f"{v['p50_us'] / 1000:.2f}", f"{v['p90_us'] / 1000:.2f}",
+          f"{v['p99_us'] / 1000:.2f}", _ms(v["max_us"]), f"{v['errors']}", f"{v['cpu_us_per_req']:.1f}",
+          f"{v['cpu_us_per_req'] - floor['cpu_us_per_req']:.1f}" if floor and v is not floor else "—",
+          f"{v['rss_mib']:.1f}", f"{v['rss_after_mib']:.1f}",
+          f"{v['server_core_busy']:.0%} / {v['load_core_busy']:.0%}"] for k, v in e]))
+    pairs = [("introspection, 1,000 tokens", "wxlogin /oauth2/introspect, 1,000 tokens",
+              "oidc-provider introspection, 1,000 tokens"),
+             ("/auth/verify (1,000 tokens) vs the peer's introspection", "wxlogin /auth/verify, 1,000 tokens",
+              "oidc-provider introspection, 1,000 tokens"),
+             ("refresh grant (rotation)", "wxlogin refresh grant", "oidc-provider refresh grant")]
+    lines = []
+    for name, wx, peer in pairs:
+        if wx in rows and peer in rows:
+            a, b = rows[wx], rows[peer]
+            lines.append(f"| {name} | {_ratio(a['rps'], b['rps'])} | {a['cpu_us_per_req']:.1f} / "
+                         f"{b['cpu_us_per_req']:.1f} µs = {_ratio(a['cpu_us_per_req'], b['cpu_us_per_req'])} |")
+    if lines:
+        out.append("\n| wxlogin / node-oidc-provider | req/s | server CPU per request |\n|---|---:|---:|")
+        out.append("\n".join(lines))
+    out.append("\n(busy: the share of the measurement the server's core and the load generator's core were busy; "
+               "a row whose load core is near 100% is limited by wrk, not by the server — its CPU µs/req still "
+               "holds.)")
+    bad = [(k, v["first_bad"]) for k, v in e if v["errors"] and v["first_bad"]]
+    if bad:
+        out.append("\nFirst failure per row: " + "; ".join(f"{k}: `{b[:120]}`" for k, b in bad))
+    return "\n".join(out) + "\n"
 
 
 # ---- the plot ----------------------------------------------------------------------------------------------------

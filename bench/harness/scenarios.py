@@ -12,7 +12,7 @@ import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from . import client
+from . import client, tokens
 from .load import WRK_THREADS, wrk, write_bodies
 from .procs import (APPID, STARTERS, Server, Sim, core_busy, core_times, cpu_seconds, pids_named, start_wxlogin,
                     stats_delta)
@@ -256,7 +256,7 @@ def scale_step(cfg: Config, name: str, instances: int, shared: bool, rnd: int) -
             "other_cpu_s": _other(core_busy(cores0, cores1), cpu1 - cpu0 + svc1 - svc0, sim1 - sim0, result)}
 
 
-def plan(scenarios: list[str]) -> list[tuple]:
+def plan(scenarios: list[str], quick: bool = False) -> list[tuple]:
     """One round's steps in order, interleaved across implementations."""
     steps: list[tuple] = []
     if "a" in scenarios:
@@ -272,6 +272,8 @@ def plan(scenarios: list[str]) -> list[tuple]:
         steps += [("c", label) for label in ["wxlogin getPhone verify", *PEERS]]
     if "d" in scenarios:
         steps += [("d", cfg) for cfg in D_CONFIGS]
+    if "e" in scenarios:
+        steps += [("e", label) for label in tokens.rows(quick)]
     return steps
 
 
@@ -283,5 +285,7 @@ def run_step(cfg: Config, step: tuple, rnd: int) -> dict:
         return load_step(cfg, "b", what, UPSTREAM_MS, cfg.conns_b, rnd)
     if scenario == "c":
         return burst_step(cfg, what, rnd)
+    if scenario == "e":
+        return tokens.token_step(cfg, what, rnd)
     name, instances, shared = what
     return scale_step(cfg, name, instances, shared, rnd)
