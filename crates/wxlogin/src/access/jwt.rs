@@ -5,12 +5,12 @@
 
 use super::keys::KeyRing;
 use crate::store::UnixTime;
-use jsonwebtoken::{Algorithm, Header, Validation};
+use jsonwebtoken::{Algorithm, Validation};
 use serde::{Deserialize, Serialize};
 use std::time::Duration;
 
 /// The `typ` of RFC 9068 §2.1 (a media type: `application/` may be written, and case does not matter).
-const TYP: &str = "at+jwt";
+pub(super) const TYP: &str = "at+jwt";
 /// No honest access token comes near this: refused before any decoding.
 pub const MAX_TOKEN_LEN: usize = 4096;
 
@@ -77,10 +77,7 @@ impl TokenPolicy {
         ring: &KeyRing,
         subject: Subject<'_>,
         now: UnixTime,
-    ) -> Result<String, jsonwebtoken::errors::Error> {
-        let mut header = Header::new(Algorithm::ES256);
-        header.typ = Some(TYP.to_owned());
-        header.kid = Some(ring.signer.kid.clone());
+    ) -> Result<String, super::keys::SignError> {
         let claims = AccessClaims {
             iss: self.issuer.clone(),
             sub: subject.account_id.to_owned(),
@@ -97,7 +94,7 @@ impl TokenPolicy {
                 .filter(|_| self.unionid_claim)
                 .map(str::to_owned),
         };
-        jsonwebtoken::encode(&header, &claims, &ring.signer.key)
+        ring.signer.sign(&claims)
     }
 
     /// The claims of a token this service signed, for `iss` and one of `audiences`, unexpired at `now`.

@@ -10,6 +10,8 @@ use crate::phone_crypto::PhoneCipher;
 use crate::store::{SigningKeyRecord, Store, StoreError, UnixTime};
 use aws_lc_rs::rand::SystemRandom;
 use aws_lc_rs::signature::{ECDSA_P256_SHA256_FIXED_SIGNING, EcdsaKeyPair};
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use jsonwebtoken::jwk::{Jwk, JwkSet, KeyAlgorithm, PublicKeyUse, ThumbprintHash};
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey};
 use std::collections::HashMap;
@@ -44,10 +46,55 @@ pub struct KeyRing {
     pub jwks: Arc<str>,
 }
 
+/// The key that signs, parsed once. jsonwebtoken's `encode` parses the PKCS#8 key again for every token (and
+/// derives its public point, a scalar multiplication): that doubled the cost of signing on every login (profiled,
+/// bench/results/2026-11-28-tokens.md). So tokens are signed here with the parsed key pair, by aws-lc-rs; the JWS
+/// around the signature is RFC 7515's compact form, and jsonwebtoken verifies it (tests: jose and PyJWT too).
 pub struct Signer {
     pub kid: String,
-    pub key: EncodingKey,
+    key_pair: EcdsaKeyPair,
+    /// `base64url(header)`: the same for every token this key signs.
+    header: String,
 }
+
+impl Signer {
+    fn new(kid: &str, pkcs8: &[u8]) -> Result<Self, KeyError> {
+        let key_pair = EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, pkcs8)
+            .map_err(|e| KeyError::Corrupt(kid.to_owned(), e.to_string()))?;
+        let mut header = jsonwebtoken::Header::new(Algorithm::ES256);
+        header.typ = Some(super::jwt::TYP.to_owned());
+        header.kid = Some(kid.to_owned());
+        let json = serde_json::to_vec(&header)
+            .map_err(|e| KeyError::Corrupt(kid.to_owned(), e.to_string()))?;
+        Ok(Self {
+            kid: kid.to_owned(),
+            key_pair,
+            header: URL_SAFE_NO_PAD.encode(json),
+        })
+    }
+
+    /// `header.payload.signature` (RFC 7515 §7.1) of `claims`. ES256's signature is `r || s`, 32 bytes each (RFC 7518
+    /// §3.4): aws-lc-rs's FIXED format.
+    pub fn sign(&self, claims: &impl serde::Serialize) -> Result<String, SignError> {
+        let payload = serde_json::to_vec(claims).map_err(|_| SignError)?;
+        let mut token = String::with_capacity(self.header.len() + payload.len() * 4 / 3 + 100);
+        token.push_str(&self.header);
+        token.push('.');
+        URL_SAFE_NO_PAD.encode_string(payload, &mut token);
+        let signature = self
+            .key_pair
+            .sign(&SystemRandom::new(), token.as_bytes())
+            .map_err(|_| SignError)?;
+        token.push('.');
+        URL_SAFE_NO_PAD.encode_string(signature.as_ref(), &mut token);
+        Ok(token)
+    }
+}
+
+/// Signing failed (the key pair refused, or the claims did not serialize): a bug, never the client's doing.
+#[derive(Debug, thiserror::Error)]
+#[error("signing an access token failed")]
+pub struct SignError;
 
 impl KeyRing {
     pub fn verifier(&self, kid: &str) -> Option<&DecodingKey> {
@@ -222,10 +269,7 @@ fn ring_from(
     let pkcs8 = cipher
         .open_bytes(&aad(&newest.kid), &newest.private_key_enc)
         .map_err(|_| KeyError::Decrypt(newest.kid.clone()))?;
-    let signer = Signer {
-        kid: newest.kid.clone(),
-        key: EncodingKey::from_ec_der(&pkcs8),
-    };
+    let signer = Signer::new(&newest.kid, &pkcs8)?;
     let mut verifiers = HashMap::new();
     let mut set = JwkSet { keys: Vec::new() };
     for key in published(keys, grace, now) {

@@ -43,7 +43,7 @@ impl Access {
         &self,
         subject: Subject<'_>,
         now: crate::store::UnixTime,
-    ) -> Result<String, jsonwebtoken::errors::Error> {
+    ) -> Result<String, keys::SignError> {
         self.policy.mint(&self.keys.ring(), subject, now)
     }
 
