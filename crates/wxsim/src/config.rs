@@ -1,5 +1,6 @@
 //! What a simulator is started with: its apps and its limits.
 
+use std::collections::BTreeMap;
 use std::fmt;
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -52,6 +53,12 @@ pub struct SimConfig {
     /// and the same unionid from every simulator with the same seed, so a sandbox that keeps its seed keeps its
     /// users' identities across restarts. `None`: a random seed.
     pub identity_seed: Option<[u8; 32]>,
+    /// The pages of every app's published version, the first its home page: what getwxacodeunlimit's
+    /// `check_path` checks and a missing `page` defaults to. Default: the mini program template's pages
+    /// ([`SimConfig::TEMPLATE_PAGES`]).
+    pub published_pages: Vec<String>,
+    /// Published pages of one app (by appid) instead of `published_pages`.
+    pub app_pages: BTreeMap<String, Vec<String>>,
 }
 
 impl Default for SimConfig {
@@ -62,11 +69,20 @@ impl Default for SimConfig {
             limits: Limits::default(),
             open_platform: true,
             identity_seed: None,
+            published_pages: Self::TEMPLATE_PAGES.map(str::to_owned).to_vec(),
+            app_pages: BTreeMap::new(),
         }
     }
 }
 
 impl SimConfig {
+    /// The pages of the mini program template (`miniprogram/`), home page first.
+    pub const TEMPLATE_PAGES: [&str; 3] = [
+        "pages/index/index",
+        "pages/login/login",
+        "pages/qr-confirm/qr-confirm",
+    ];
+
     pub fn with_apps(apps: Vec<AppCredentials>) -> Self {
         Self {
             apps,
@@ -97,6 +113,8 @@ pub struct Limits {
     pub token_per_app_per_day: u32,
     /// stable_token calls with `force_refresh:true` per app per day (WeChat: 20) → 45009.
     pub force_refresh_per_app_per_day: u32,
+    /// getwxacodeunlimit calls per app per minute (WeChat: 5,000) → 45009.
+    pub wxacode_per_app_per_minute: u32,
 }
 
 impl Default for Limits {
@@ -109,6 +127,7 @@ impl Default for Limits {
             stable_token_per_app_per_day: 500_000,
             token_per_app_per_day: 2_000,
             force_refresh_per_app_per_day: 20,
+            wxacode_per_app_per_minute: 5_000,
         }
     }
 }
@@ -117,7 +136,7 @@ const UNLIMITED: u64 = u64::MAX;
 
 /// [`Limits`] readable on the hot path without a lock: one atomic per field.
 pub(crate) struct LimitsCell {
-    fields: [AtomicU64; 7],
+    fields: [AtomicU64; 8],
 }
 
 impl LimitsCell {
@@ -138,6 +157,7 @@ impl LimitsCell {
             u64::from(l.stable_token_per_app_per_day),
             u64::from(l.token_per_app_per_day),
             u64::from(l.force_refresh_per_app_per_day),
+            u64::from(l.wxacode_per_app_per_minute),
         ];
         for (field, value) in self.fields.iter().zip(values) {
             field.store(value, Ordering::Relaxed);
@@ -153,6 +173,7 @@ impl LimitsCell {
             stable_token_per_app_per_day: self.u32(4),
             token_per_app_per_day: self.u32(5),
             force_refresh_per_app_per_day: self.u32(6),
+            wxacode_per_app_per_minute: self.u32(7),
         }
     }
 
@@ -183,6 +204,9 @@ impl LimitsCell {
     }
     pub(crate) fn force_refresh_per_day(&self) -> u32 {
         self.u32(6)
+    }
+    pub(crate) fn wxacode_per_minute(&self) -> u32 {
+        self.u32(7)
     }
 }
 

@@ -20,6 +20,7 @@ use crate::config::Limits;
 use crate::error::SimError;
 use crate::faults::{Faults, Route};
 use crate::query::param;
+use crate::scan::ScanRequest;
 use crate::state::{AppBinding, NewUser, SandboxUser};
 
 /// Room for a batch of 100,000 openids.
@@ -34,6 +35,7 @@ pub(crate) fn router(sim: Simulator) -> Router {
         .route("/users", get(list_users).post(create_user))
         .route("/login-code", post(login_code))
         .route("/phone-code", post(phone_code))
+        .route("/scan", post(scan))
         .route("/batch", post(batch))
         .route("/clock", get(get_clock).post(advance_clock))
         .route(
@@ -179,6 +181,17 @@ async fn login_code(State(sim): State<Simulator>, body: Bytes) -> DeviceResult<R
 async fn phone_code(State(sim): State<Simulator>, body: Bytes) -> DeviceResult<Response> {
     let req: PhoneCodeRequest = parse(&body)?;
     Ok(Json(sim.phone_code_with(&req)?).into_response())
+}
+
+async fn scan(State(sim): State<Simulator>, body: Bytes) -> DeviceResult<Response> {
+    let req: ScanRequest = parse(&body)?;
+    // Decoding a big image takes a while: off the async workers.
+    let options = tokio::task::spawn_blocking(move || sim.scan(&req))
+        .await
+        .map_err(|e| {
+            DeviceError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", e.to_string())
+        })??;
+    Ok(Json(options).into_response())
 }
 
 #[derive(Serialize)]

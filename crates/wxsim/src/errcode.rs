@@ -11,18 +11,24 @@ use crate::ids;
 pub(crate) struct Errcode(pub(crate) i64);
 
 impl Errcode {
+    pub(crate) const SYSTEM_ERROR: Self = Self(-1);
     pub(crate) const INVALID_CREDENTIAL: Self = Self(40001);
     pub(crate) const INVALID_GRANT_TYPE: Self = Self(40002);
     pub(crate) const INVALID_OPENID: Self = Self(40003);
     pub(crate) const INVALID_APPID: Self = Self(40013);
     pub(crate) const INVALID_ACCESS_TOKEN: Self = Self(40014);
     pub(crate) const INVALID_CODE: Self = Self(40029);
+    pub(crate) const INVALID_ARGS: Self = Self(40097);
     pub(crate) const INVALID_APPSECRET: Self = Self(40125);
+    pub(crate) const INVALID_SCENE: Self = Self(40129);
     pub(crate) const CODE_BEEN_USED: Self = Self(40163);
+    /// getwxacodeunlimit: scene empty or over 32 characters, or the body not JSON.
+    pub(crate) const INVALID_SCENE_LENGTH: Self = Self(40169);
     pub(crate) const ACCESS_TOKEN_MISSING: Self = Self(41001);
     pub(crate) const APPID_MISSING: Self = Self(41002);
     pub(crate) const APPSECRET_MISSING: Self = Self(41004);
     pub(crate) const CODE_MISSING: Self = Self(41008);
+    pub(crate) const INVALID_PAGE: Self = Self(41030);
     pub(crate) const ACCESS_TOKEN_EXPIRED: Self = Self(42001);
     pub(crate) const REQUIRE_GET: Self = Self(43001);
     pub(crate) const REQUIRE_POST: Self = Self(43002);
@@ -42,14 +48,18 @@ impl Errcode {
             40013 => "invalid appid",
             40014 => "invalid access_token",
             40029 => "invalid code",
+            40097 => "invalid args",
             40125 => "invalid appsecret",
+            40129 => "invalid scene",
             40163 => "code been used",
+            40169 => "invalid length for scene, or the data is not json string",
             40164 => "invalid ip, not in whitelist",
             40226 => "high risk user",
             41001 => "access_token missing",
             41002 => "appid missing",
             41004 => "appsecret missing",
             41008 => "missing code",
+            41030 => "invalid page",
             42001 => "access_token expired",
             43001 => "require GET method",
             43002 => "require POST method",

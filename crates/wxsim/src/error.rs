@@ -15,6 +15,12 @@ pub enum SimError {
     InvalidCountryCode(String),
     #[error("{0}")]
     InvalidRequest(String),
+    /// `POST /scan`: the image is not a base64 PNG the sandbox can read.
+    #[error("invalid image: {0}")]
+    InvalidImage(String),
+    /// `POST /scan`: the image holds no QR code of the simulator's.
+    #[error("{0}")]
+    NotAWxaCode(String),
 }
 
 impl SimError {
@@ -26,6 +32,8 @@ impl SimError {
             SimError::InvalidPhoneNumber(_) => "invalid_phone_number",
             SimError::InvalidCountryCode(_) => "invalid_country_code",
             SimError::InvalidRequest(_) => "invalid_request",
+            SimError::InvalidImage(_) => "invalid_image",
+            SimError::NotAWxaCode(_) => "not_a_wxacode",
         }
     }
 
@@ -35,7 +43,9 @@ impl SimError {
             SimError::UnknownApp(_) | SimError::UnknownUser(_) => 404,
             SimError::InvalidPhoneNumber(_)
             | SimError::InvalidCountryCode(_)
-            | SimError::InvalidRequest(_) => 400,
+            | SimError::InvalidRequest(_)
+            | SimError::InvalidImage(_)
+            | SimError::NotAWxaCode(_) => 400,
         }
     }
 }

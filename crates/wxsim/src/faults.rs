@@ -15,15 +15,17 @@ pub(crate) enum Route {
     Jscode2session,
     PhoneNumber,
     CheckSession,
+    WxaCodeUnlimit,
 }
 
 impl Route {
-    pub(crate) const ALL: [Route; 5] = [
+    pub(crate) const ALL: [Route; 6] = [
         Route::Token,
         Route::StableToken,
         Route::Jscode2session,
         Route::PhoneNumber,
         Route::CheckSession,
+        Route::WxaCodeUnlimit,
     ];
 
     pub(crate) fn path(self) -> &'static str {
@@ -33,6 +35,7 @@ impl Route {
             Route::Jscode2session => "/sns/jscode2session",
             Route::PhoneNumber => "/wxa/business/getuserphonenumber",
             Route::CheckSession => "/wxa/checksession",
+            Route::WxaCodeUnlimit => "/wxa/getwxacodeunlimit",
         }
     }
 
@@ -118,7 +121,7 @@ pub(crate) struct Injected {
 
 /// Per-route counters and faults.
 pub(crate) struct RouteTable {
-    slots: [RouteSlot; 5],
+    slots: [RouteSlot; Route::ALL.len()],
     /// The faults as set, for reading back; writers serialize on it, readers of the hot path never touch it.
     faults: Mutex<Faults>,
 }

@@ -3,7 +3,9 @@
 //!
 //! The WeChat routes ([`Simulator::wechat_router`]) answer at WeChat's paths with WeChat's JSON and errcodes:
 //! `GET /cgi-bin/token`, `POST /cgi-bin/stable_token`, `GET /sns/jscode2session`,
-//! `POST /wxa/business/getuserphonenumber`, `GET /wxa/checksession`. The device API
+//! `POST /wxa/business/getuserphonenumber`, `GET /wxa/checksession`, `POST /wxa/getwxacodeunlimit` (a
+//! standard QR code in a PNG instead of WeChat's round sun code; its text is described in `qr.rs`:
+//! `wxsim://wxacode?appid=…&page=…&env=…&scene=…`, values encoded like `encodeURIComponent`). The device API
 //! ([`Simulator::device_router`], usually nested at `/sandbox/v1`) creates users, mints the codes `wx.login()`
 //! and the getPhoneNumber button would give, advances the clock, injects faults, sets limits and reports stats.
 //! Every lifetime and limit runs on the simulator's clock (real time plus an offset tests advance).
@@ -18,6 +20,7 @@
 //! | `POST /phone-code` | [`PhoneCodeRequest`] `{"openid","phoneNumber"?,"countryCode"?}` | [`IssuedCode`] |
 //! | `GET /apps` | — | `[{"appid","bound"}]`, in order (never a secret) |
 //! | `POST /apps/{appid}/bind` | none or `{}` | [`AppBinding`] `{"appid","bound":true}`; `404 unknown_app` |
+//! | `POST /scan` | [`ScanRequest`] `{"openid","image"}` or `{"openid","scene","page"?,"appid"?}` | [`LaunchOptions`] `{"appid","path","query":{"scene"},"scene":1047,"openid","envVersion"}` |
 //! | `POST /batch` | [`BatchRequest`] | `{"items":[…]}` of [`BatchItem`] |
 //! | `GET`/`POST /clock` | `{"advanceSeconds"}` | `{"now"}` |
 //! | `GET`/`PUT`/`DELETE /faults` | [`Faults`] (plus `"revokeToken":true`) | the faults in force |
@@ -87,6 +90,11 @@
 //! 16. **Sandbox country codes**: any 1–3 digits without a leading zero.
 //! 17. **A phone code for another number**: WeChat verifies another number by SMS before a user can pick it; the
 //!     sandbox takes any valid number, fixed when the code is minted, and makes no user for it.
+//! 18. **getwxacodeunlimit**: the image is PNG bytes labelled `image/jpeg`; checks run body (40169), scene
+//!     (40169 empty/long, then 40129), page (41030 for a leading `/` or a query), other arguments (40097, also for
+//!     a field of the wrong type), then check_path (41030 for a page not in [`SimConfig::published_pages`]);
+//!     numbers may be strings; a missing `line_color` component is 0; `auto_color` draws black. The minute
+//!     limit ([`Limits::wxacode_per_app_per_minute`], 5,000) answers 45009.
 
 mod batch;
 mod clock;
@@ -98,11 +106,14 @@ mod error;
 mod faults;
 mod ids;
 mod phone;
+mod qr;
 mod query;
+mod scan;
 mod simulator;
 mod state;
 mod tokens;
 mod wechat;
+mod wxacode;
 
 use std::net::{Ipv4Addr, SocketAddr};
 
@@ -111,6 +122,7 @@ pub use codes::{IssuedCode, PhoneCodeRequest};
 pub use config::{AppCredentials, Limits, SimConfig};
 pub use error::SimError;
 pub use faults::{CodesIssued, Faults, RouteStats, Stats};
+pub use scan::{LaunchOptions, LaunchQuery, SCAN_LAUNCH_SCENE, ScanRequest};
 pub use simulator::Simulator;
 pub use state::{AppBinding, NewUser, SandboxUser};
 

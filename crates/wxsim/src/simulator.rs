@@ -9,6 +9,7 @@ use crate::codes::{IssuedCode, PhoneCodeRequest};
 use crate::config::{AppCredentials, Limits, SimConfig};
 use crate::error::SimError;
 use crate::faults::{Faults, Stats};
+use crate::scan::{LaunchOptions, ScanRequest};
 use crate::state::{AppBinding, Inner, NewUser, SandboxUser};
 use crate::{device, wechat};
 
@@ -104,6 +105,17 @@ impl Simulator {
         let user = self.inner.user(&req.openid)?;
         let other_phone = req.other_phone()?;
         Ok(self.inner.mint_phone_code(&user, other_phone))
+    }
+
+    /// `POST /scan`: the launch options the mini program gets when the user scans a code (an image from
+    /// getwxacodeunlimit, or the scene it carries).
+    pub fn scan(&self, req: &ScanRequest) -> Result<LaunchOptions, SimError> {
+        self.inner.scan(req)
+    }
+
+    /// The pages of the app's published version, home page first; `None` for an unknown appid.
+    pub fn published_pages(&self, appid: &str) -> Option<Vec<String>> {
+        self.inner.app_by_id(appid).map(|a| a.pages.clone())
     }
 
     /// `POST /batch`.

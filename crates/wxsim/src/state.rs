@@ -66,6 +66,7 @@ pub(crate) struct AppWindows {
     pub(crate) jscode2session: FixedWindow,
     pub(crate) phone_number: FixedWindow,
     pub(crate) checksession: FixedWindow,
+    pub(crate) wxacode: FixedWindow,
 }
 
 pub(crate) struct AppState {
@@ -79,9 +80,18 @@ pub(crate) struct AppState {
     /// Tokens with a serial below this are revoked.
     pub(crate) revoked_below: AtomicU64,
     pub(crate) windows: AppWindows,
+    /// The pages of the app's published version, the home page first.
+    pub(crate) pages: Vec<String>,
 }
 
 impl AppState {
+    /// The page a code without `page` opens: the first published page.
+    pub(crate) fn home_page(&self) -> &str {
+        self.pages
+            .first()
+            .map_or(SimConfig::TEMPLATE_PAGES[0], String::as_str)
+    }
+
     pub(crate) fn is_bound(&self) -> bool {
         self.bound.load(Ordering::Acquire)
     }
@@ -174,11 +184,16 @@ impl Inner {
             .enumerate()
             .map(|(i, (creds, bound))| AppState {
                 index: u32::try_from(i).expect("fewer than 2^32 apps"),
-                creds,
                 bound: AtomicBool::new(bound),
                 token_routes: Mutex::new(TokenRoutes::default()),
                 revoked_below: AtomicU64::new(0),
                 windows: AppWindows::default(),
+                pages: config
+                    .app_pages
+                    .get(&creds.appid)
+                    .unwrap_or(&config.published_pages)
+                    .clone(),
+                creds,
             })
             .collect();
         let app_index = apps

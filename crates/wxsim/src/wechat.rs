@@ -28,14 +28,18 @@ pub(crate) fn router(sim: Simulator) -> Router {
         .route(Route::Jscode2session.path(), any(jscode2session))
         .route(Route::PhoneNumber.path(), any(get_user_phone_number))
         .route(Route::CheckSession.path(), any(check_session))
+        .route(
+            Route::WxaCodeUnlimit.path(),
+            any(crate::wxacode::get_unlimited),
+        )
         .with_state(sim)
 }
 
-type WxResult = Result<Response, Errcode>;
+pub(crate) type WxResult = Result<Response, Errcode>;
 
 /// Counts the call, waits out injected latency, and answers an injected errcode before anything else happens.
 // Guess: an injected errcode (a `-1` busy, say) changes nothing: no code is consumed, no token minted.
-async fn enter(inner: &Inner, route: Route) -> Result<(), Errcode> {
+pub(crate) async fn enter(inner: &Inner, route: Route) -> Result<(), Errcode> {
     let injected = inner.routes.enter(route);
     if injected.latency_ms > 0 {
         tokio::time::sleep(Duration::from_millis(injected.latency_ms)).await;
@@ -46,7 +50,7 @@ async fn enter(inner: &Inner, route: Route) -> Result<(), Errcode> {
     }
 }
 
-fn finish(inner: &Inner, route: Route, result: WxResult) -> Response {
+pub(crate) fn finish(inner: &Inner, route: Route, result: WxResult) -> Response {
     match result {
         Ok(response) => response,
         Err(code) => {
@@ -59,7 +63,7 @@ fn finish(inner: &Inner, route: Route, result: WxResult) -> Response {
 }
 
 // Guess: the GET routes answer any other method with 43001 ("require GET method"), the POST routes with 43002.
-fn require(method: &Method, wanted: Method) -> Result<(), Errcode> {
+pub(crate) fn require(method: &Method, wanted: Method) -> Result<(), Errcode> {
     match (method == wanted, wanted) {
         (true, _) => Ok(()),
         (false, Method::POST) => Err(Errcode::REQUIRE_POST),
