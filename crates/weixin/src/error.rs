@@ -40,7 +40,7 @@ pub enum Errcode {
     AccessTokenExpired,
     /// `43002`: must be POST.
     RequirePost,
-    /// `45009`: daily quota reached.
+    /// `45009`: daily quota reached (for getwxacodeunlimit WeChat uses it for its 5,000 calls/minute limit).
     DailyLimit,
     /// `45011`: frequency limit.
     RateLimited,
@@ -64,6 +64,17 @@ pub enum Errcode {
     AdminRefusedBlocked24h,
     /// `89507`: the administrator refused: this IP is blocked for 1 hour.
     AdminRefusedBlocked1h,
+    /// `40097`: invalid arguments (getwxacodeunlimit: e.g. a width out of 280–1280, an unknown env_version).
+    InvalidArgs,
+    /// `40129`: invalid scene: a character outside getwxacodeunlimit's allowed set.
+    InvalidScene,
+    /// `40169`: invalid scene length: empty or longer than 32 characters (also the answer to a body that is not
+    /// JSON).
+    InvalidSceneLength,
+    /// `41030`: invalid page: a leading `/`, or (with `check_path`) a page the published version does not have.
+    InvalidPage,
+    /// `85096`: `scancode_time` is not allowed (a parameter WeChat no longer accepts).
+    ScancodeTimeNotAllowed,
     /// Any other errcode, kept as is.
     Other(i64),
 }
@@ -101,6 +112,11 @@ impl Errcode {
             89503 => Self::AdminConfirmRequired,
             89506 => Self::AdminRefusedBlocked24h,
             89507 => Self::AdminRefusedBlocked1h,
+            40097 => Self::InvalidArgs,
+            40129 => Self::InvalidScene,
+            40169 => Self::InvalidSceneLength,
+            41030 => Self::InvalidPage,
+            85096 => Self::ScancodeTimeNotAllowed,
             other => Self::Other(other),
         }
     }
@@ -137,6 +153,11 @@ impl Errcode {
             Self::AdminConfirmRequired => 89503,
             Self::AdminRefusedBlocked24h => 89506,
             Self::AdminRefusedBlocked1h => 89507,
+            Self::InvalidArgs => 40097,
+            Self::InvalidScene => 40129,
+            Self::InvalidSceneLength => 40169,
+            Self::InvalidPage => 41030,
+            Self::ScancodeTimeNotAllowed => 85096,
             Self::Other(code) => code,
         }
     }
@@ -151,7 +172,9 @@ impl Errcode {
 
     /// A problem of the deployment, not of the user or the moment: wrong AppID/secret, IP allow-list, a frozen
     /// secret or account, an API the app is not entitled to, the app's daily quota used up, the administrator's
-    /// confirmation of the token call (the 8950x family). Never retried; an operator must act.
+    /// confirmation of the token call (the 8950x family), a QR code page the published version does not have
+    /// (41030: with `check_path` the page must be released; the QR code types refuse a leading `/` before
+    /// sending). Never retried; an operator must act.
     pub fn is_configuration(self) -> bool {
         matches!(
             self,
@@ -170,6 +193,7 @@ impl Errcode {
                 | Self::AdminRefusedBlocked24h
                 | Self::AdminRefusedBlocked1h
                 | Self::InvalidGrantType
+                | Self::InvalidPage
         )
     }
 
@@ -210,6 +234,13 @@ impl Errcode {
             Self::AdminRefusedBlocked1h => {
                 "the administrator refused the token call; this IP is blocked for 1 hour"
             }
+            Self::InvalidArgs => "the arguments were refused",
+            Self::InvalidScene => "the scene has characters WeChat does not allow",
+            Self::InvalidSceneLength => "the scene is empty or longer than 32 characters",
+            Self::InvalidPage => {
+                "the page is invalid or not in the published version of the mini program"
+            }
+            Self::ScancodeTimeNotAllowed => "scancode_time is not allowed",
             Self::Other(_) => "WeChat refused the call",
         }
     }
@@ -340,7 +371,7 @@ mod tests {
         for code in [
             -1, 0, 40001, 40002, 40003, 40013, 40014, 40029, 40125, 40163, 40164, 40226, 41001,
             41002, 41004, 41008, 42001, 43002, 45009, 45011, 47001, 87009, 40243, 48001, 50004,
-            50007, 89501, 89503, 89506, 89507, 99999,
+            50007, 89501, 89503, 89506, 89507, 40097, 40129, 40169, 41030, 85096, 99999,
         ] {
             assert_eq!(Errcode::from_code(code).code(), code);
         }
@@ -349,7 +380,7 @@ mod tests {
         assert!(Errcode::from_code(40125).is_configuration());
         // The operator's problems: quota, entitlement, frozen secret or account, the admin confirmation family.
         for code in [
-            45009, 48001, 40243, 50004, 50007, 89501, 89503, 89506, 89507,
+            45009, 48001, 40243, 50004, 50007, 89501, 89503, 89506, 89507, 41030,
         ] {
             assert!(Errcode::from_code(code).is_configuration(), "{code}");
             assert!(
@@ -359,6 +390,12 @@ mod tests {
         }
         for code in [-1, 40029, 40163, 45011, 40226] {
             assert!(!Errcode::from_code(code).is_configuration(), "{code}");
+        }
+        // getwxacodeunlimit's caller bugs: typed, neither configuration nor token trouble.
+        for code in [40097, 40129, 40169, 85096] {
+            let c = Errcode::from_code(code);
+            assert!(!matches!(c, Errcode::Other(_)), "{code}");
+            assert!(!c.is_configuration() && !c.is_token_rejected(), "{code}");
         }
     }
 

@@ -3,6 +3,7 @@
 //! - [`Client::code_to_session`]: a `wx.login()` code → openid, unionid, session_key;
 //! - [`Client::get_phone_number`]: a getPhoneNumber button code → the verified phone number (the watermark is
 //!   checked against our AppID), optionally bound to an openid so WeChat checks the code is that user's;
+//! - [`Client::get_unlimited_qr_code`]: a mini program code (image bytes) for a page and a [`Scene`];
 //! - [`Client::check_session_key`], and legacy [`Client::decrypt_data`] / [`Client::decrypt_phone_number`];
 //! - the access token: `stable_token`, cached until shortly before expiry, refreshed by one caller while the
 //!   others wait, dropped and refreshed once when WeChat rejects it, kept in a [`TokenStore`] that a cluster can
@@ -39,6 +40,7 @@
 mod client;
 mod crypto;
 mod error;
+mod qrcode;
 #[cfg(feature = "redis")]
 mod redis_store;
 mod retry;
@@ -50,6 +52,9 @@ mod wire;
 pub use client::{Client, Config, DEFAULT_BASE_URL, Session};
 pub use crypto::session_signature;
 pub use error::{DecryptError, Errcode, Error, Result};
+pub use qrcode::{
+    EnvVersion, MAX_QR_IMAGE_BYTES, MAX_SCENE_LEN, MiniProgramPage, QrImage, Scene, UnlimitedQrCode,
+};
 #[cfg(feature = "redis")]
 pub use redis_store::RedisTokenStore;
 pub use retry::RetryPolicy;

@@ -116,6 +116,13 @@ mod tests {
             attempts: 1,
         };
         let timeout = Error::Timeout { api: "x" };
+        let bad_scene = Error::Api {
+            api: "x",
+            errcode: Errcode::InvalidScene,
+            message: String::new(),
+            attempts: 1,
+        };
+        assert!(!CallKind::Idempotent.may_retry(&p, 1, &bad_scene));
         assert!(CallKind::RedeemsLoginCode.may_retry(&p, 1, &busy));
         assert!(CallKind::RedeemsLoginCode.may_retry(&p, 2, &busy));
         assert!(!CallKind::RedeemsLoginCode.may_retry(&p, 3, &busy));

@@ -41,6 +41,18 @@ pub(crate) struct PhoneRequest<'a> {
     pub openid: Option<&'a str>,
 }
 
+/// getwxacodeunlimit's JSON body. `page` is left out for the home page; auto_color, line_color and is_hyaline are
+/// left to WeChat's defaults.
+#[derive(Debug, Serialize)]
+pub(crate) struct UnlimitedQrRequest<'a> {
+    pub scene: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub page: Option<&'a str>,
+    pub check_path: bool,
+    pub env_version: &'static str,
+    pub width: u32,
+}
+
 #[derive(Debug, Deserialize)]
 pub(crate) struct PhoneAnswer {
     pub phone_info: PhoneFields,
