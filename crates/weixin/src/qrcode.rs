@@ -251,12 +251,25 @@ pub struct QrImage {
 }
 
 impl QrImage {
-    /// `data:<content_type>;base64,<bytes>`, for an `<image src>`.
+    /// What the bytes are: PNG or JPEG by their signature (WeChat's label may say JPEG for PNG bytes), else the
+    /// label as given.
+    pub fn media_type(&self) -> &str {
+        if self.bytes.starts_with(b"\x89PNG\r\n\x1a\n") {
+            "image/png"
+        } else if self.bytes.starts_with(&[0xff, 0xd8, 0xff]) {
+            "image/jpeg"
+        } else {
+            &self.content_type
+        }
+    }
+
+    /// `data:<media type>;base64,<bytes>`, for an `<img src>`: labelled with what the bytes are, so a strict
+    /// consumer (or a test) reads PNG bytes as PNG.
     pub fn to_data_url(&self) -> String {
         use base64::Engine;
         format!(
             "data:{};base64,{}",
-            self.content_type,
+            self.media_type(),
             base64::engine::general_purpose::STANDARD.encode(&self.bytes)
         )
     }

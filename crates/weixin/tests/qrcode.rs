@@ -139,9 +139,11 @@ async fn the_image_comes_back_as_given_and_the_body_has_wechats_fields() {
     let img = f.client.get_unlimited_qr_code(&qr).await.unwrap();
     assert_eq!(img.bytes, PNG);
     assert_eq!(img.content_type, "image/jpeg");
+    // Labelled JPEG by WeChat, PNG by its bytes: the data URL says what the bytes are.
+    assert_eq!(img.media_type(), "image/png");
     assert!(
         img.to_data_url()
-            .starts_with("data:image/jpeg;base64,iVBORw0KGgo")
+            .starts_with("data:image/png;base64,iVBORw0KGgo")
     );
     assert!(
         !format!("{img:?}").contains("PNG"),

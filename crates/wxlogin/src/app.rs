@@ -181,7 +181,7 @@ pub async fn start(
                     .map_err(|e| ConfigError(format!("sandbox app id: {e}")))?;
                 let config = weixin::Config::new(appid, weixin::AppSecret::new(app.secret.clone()))
                     .with_base_url(format!("http://{host}/sandbox/wechat"));
-                configs.push((config, None));
+                configs.push((config, None, settings.web.qr.clone()));
             }
             let sim = wxsim::Simulator::new(sim_config);
             (configs, Some(sim))
@@ -194,7 +194,7 @@ pub async fn start(
                     if let Some(url) = &settings.wechat_base_url {
                         config = config.with_base_url(url);
                     }
-                    (config, app.name.clone())
+                    (config, app.name.clone(), app.qr.clone())
                 })
                 .collect();
             (configs, None)
@@ -214,7 +214,7 @@ pub async fn start(
         None => None,
     };
     let mut apps = Vec::new();
-    for (mut config, name) in wechat_configs {
+    for (mut config, name, qr) in wechat_configs {
         config.lock_lease = settings.token_lock_lease;
         // Each app its own access token; through Redis, under a key of its own appid.
         let wechat = match &redis {
@@ -225,6 +225,7 @@ pub async fn start(
             appid: wechat.appid().clone(),
             name,
             wechat,
+            qr,
         });
     }
     let apps = if sim.is_some() {
@@ -258,6 +259,9 @@ pub async fn start(
         unionid_claim: settings.tokens.unionid_claim,
     };
     let drain = Arc::new(api::drain::Drain::default());
+    // Scan-login polls here wake on changes other instances announce (PostgreSQL); a connection of its own.
+    let waiters = crate::logins::wake::Waiters::default();
+    waiters.follow(store.clone()).await?;
     let request_timeout = settings.connection_limits.request_timeout;
     let logins = Logins {
         apps,
@@ -270,6 +274,7 @@ pub async fn start(
             .max_capacity(100_000)
             .time_to_live(crate::logins::LIVE_FOR)
             .build(),
+        waiters: waiters.clone(),
         policy: Policy {
             binding: settings.phone_binding,
             refresh_ttl: settings.tokens.refresh_ttl,
@@ -296,6 +301,9 @@ pub async fn start(
     });
 
     let mut router = api::routes(state);
+    if let Some(cors) = api::cors(&settings.web.cors_origins) {
+        router = router.layer(cors);
+    }
     if let Some(sim) = &sim {
         router = router.merge(crate::sandbox::routes(sim));
     }

@@ -57,6 +57,10 @@ bearer_type!(
     /// A login ticket: proves a silent login saw this openid, for one `/api/v1/phone` within 5 minutes.
     Ticket, "wxt_"
 );
+bearer_type!(
+    /// A scan login's poll token: the web page that created the login, and nobody else, learns its outcome.
+    PollToken, "wxq_"
+);
 
 /// Bytes of a session token that carry its minting time (milliseconds, big-endian).
 const TIME_BYTES: usize = 6;
@@ -270,10 +274,69 @@ impl Ticket {
     }
 }
 
+impl PollToken {
+    /// 256 random bits.
+    pub fn generate() -> Self {
+        let mut bytes = [0u8; 32];
+        rand::rng().fill_bytes(&mut bytes);
+        Self::from_bytes(bytes)
+    }
+
+    /// What the store keeps: the token's SHA-256.
+    pub fn hash(&self) -> [u8; 32] {
+        self.sha256()
+    }
+}
+
+/// A scan login's id: 128 random bits in unpadded base64url, 22 characters that WeChat takes as a mini program
+/// code's `scene` as they are (at most 32 characters of `[0-9A-Za-z!#$&'()*+,/:;=?@._~-]`). Public: it is on the
+/// web page's screen; the poll token is the secret.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct QrId(String);
+
+impl QrId {
+    const LEN: usize = 22;
+
+    pub fn generate() -> Self {
+        Self(URL_SAFE_NO_PAD.encode(rand::random::<[u8; 16]>()))
+    }
+
+    /// Only the exact shape we mint.
+    pub fn parse(text: &str) -> Option<Self> {
+        (text.len() == Self::LEN && URL_SAFE_NO_PAD.decode(text).is_ok_and(|b| b.len() == 16))
+            .then(|| Self(text.to_owned()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use proptest::prelude::*;
+
+    #[test]
+    fn scan_login_ids_are_valid_scenes_and_parse_only_their_shape() {
+        for _ in 0..64 {
+            let id = QrId::generate();
+            assert!(weixin::Scene::parse(id.as_str()).is_ok(), "{id:?}");
+            assert_eq!(QrId::parse(id.as_str()), Some(id.clone()));
+        }
+        for bad in [
+            "",
+            "short",
+            "AAAAAAAAAAAAAAAAAAAAA",
+            "AAAAAAAAAAAAAAAAAAAAAAA",
+            "AAAAAAAAAAAAAAAAAAAA+/",
+        ] {
+            assert_eq!(QrId::parse(bad), None, "{bad:?}");
+        }
+        let token = PollToken::generate();
+        assert_eq!(PollToken::parse(token.expose()), Some(token.clone()));
+        assert!(!format!("{token:?}").contains(&token.expose()[4..]));
+    }
 
     #[test]
     fn refresh_tokens_carry_their_session_and_hide_their_secret() {

@@ -10,7 +10,7 @@ use wxlogin::access::keys::SigningKeys;
 use wxlogin::api::error::ApiError;
 use wxlogin::config::{PhoneBinding, PhoneConflict};
 use wxlogin::logins::LoggedIn;
-use wxlogin::logins::apps::{App, Apps};
+use wxlogin::logins::apps::{App, Apps, QrTarget};
 use wxlogin::logins::clock::Clock;
 use wxlogin::logins::clock::ManualClock;
 use wxlogin::logins::link::LinkPolicy;
@@ -43,6 +43,7 @@ async fn core() -> Core {
         appid,
         name: None,
         wechat: weixin::Client::new(config).unwrap(),
+        qr: QrTarget::default(),
     };
     let clock = Arc::new(ManualClock::new(1_800_000_000));
     let cipher = PhoneCipher::from_base64("MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=").unwrap();
@@ -78,6 +79,7 @@ async fn core() -> Core {
             ticket_lease: Duration::from_secs(35),
             phone_failures_per_ticket: Some(5),
         },
+        waiters: Default::default(),
     };
     Core {
         logins,

@@ -16,6 +16,8 @@ pub struct Drain {
     draining: AtomicBool,
     in_flight: AtomicUsize,
     idle: Notify,
+    /// Woken when draining starts: long polls answer at once rather than hold the drain up.
+    started: Notify,
 }
 
 struct InFlight<'a>(&'a Drain);
@@ -33,9 +35,20 @@ impl Drain {
         self.draining.load(Ordering::Acquire)
     }
 
+    /// Resolves once draining has started.
+    pub async fn stopping(&self) {
+        // Created before the check: `notify_waiters` reaches a future made before it, polled or not.
+        let started = self.started.notified();
+        if self.is_draining() {
+            return;
+        }
+        started.await;
+    }
+
     /// Starts draining and waits until no API request is in flight, or `limit` has passed.
     pub async fn drain(&self, limit: Duration) {
         self.draining.store(true, Ordering::Release);
+        self.started.notify_waiters();
         let wait = async {
             loop {
                 let idle = self.idle.notified();

@@ -191,18 +191,23 @@ impl FromRequestParts<Arc<AppState>> for ClientIp {
 /// carries an Authorization header at all. A header that is not a well-formed Bearer token of ours is refused
 /// outright.
 pub fn bearer(headers: &HeaderMap) -> Result<Option<Bearer>, ApiError> {
-    let Some(value) = headers.get(AUTHORIZATION) else {
+    if !headers.contains_key(AUTHORIZATION) {
         return Ok(None);
-    };
-    let text = value.to_str().map_err(|_| ApiError::Unauthorized)?;
-    // RFC 9110 §11.1: the scheme is case-insensitive ("Bearer", "bearer", "BEARER").
-    let token = text
-        .trim()
-        .split_once(' ')
-        .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
-        .and_then(|(_, t)| Bearer::parse(t.trim()))
+    }
+    let token = bearer_text(headers)
+        .and_then(Bearer::parse)
         .ok_or(ApiError::Unauthorized)?;
     Ok(Some(token))
+}
+
+/// The credentials of `Authorization: Bearer <credentials>`, unparsed; `None` without one.
+pub fn bearer_text(headers: &HeaderMap) -> Option<&str> {
+    let text = headers.get(AUTHORIZATION)?.to_str().ok()?;
+    // RFC 9110 §11.1: the scheme is case-insensitive ("Bearer", "bearer", "BEARER").
+    text.trim()
+        .split_once(' ')
+        .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+        .map(|(_, t)| t.trim())
 }
 
 /// The Bearer token a route requires, or 401.

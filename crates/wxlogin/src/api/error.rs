@@ -42,6 +42,14 @@ pub enum ApiError {
     RefreshInvalid,
     /// A refresh token that was rotated away was presented again: its session is ended.
     RefreshReused,
+    /// No scan login has this id (the mini program read a code that is not one of ours, or one long gone).
+    QrLoginNotFound,
+    /// The scan login's 120 s have passed.
+    QrLoginExpired,
+    /// The scan login was confirmed or denied already, or another WeChat user scanned it first.
+    QrLoginUsed,
+    /// Confirm or deny before this user scanned the code.
+    QrLoginNotScanned,
     UserBlocked,
     /// Too many requests (our limits, or WeChat's 45011); `Retry-After` says when one would pass.
     RateLimited {
@@ -208,6 +216,34 @@ impl ApiError {
                 msg: "登录状态异常，请重新登录",
                 when: "a refresh token that was already used (rotated) was presented again: the whole session is ended, its newer refresh token too (reuse detection); log in again",
             },
+            Self::QrLoginNotFound => Row {
+                status: S::NOT_FOUND,
+                code: 2012,
+                error: "qr_login_not_found",
+                msg: "二维码无效，请在电脑上刷新后重新扫码",
+                when: "scan, confirm or deny of a scan-login id that does not exist (not a code of this service, or purged 10 minutes after it expired)",
+            },
+            Self::QrLoginExpired => Row {
+                status: S::GONE,
+                code: 2013,
+                error: "qr_login_expired",
+                msg: "二维码已过期，请在电脑上刷新后重新扫码",
+                when: "scan, confirm or deny of a scan login created more than 120 s ago",
+            },
+            Self::QrLoginUsed => Row {
+                status: S::CONFLICT,
+                code: 2014,
+                error: "qr_login_used",
+                msg: "该二维码已被使用",
+                when: "scan, confirm or deny of a scan login already confirmed or denied, or scanned by another WeChat user",
+            },
+            Self::QrLoginNotScanned => Row {
+                status: S::CONFLICT,
+                code: 2015,
+                error: "qr_login_not_scanned",
+                msg: "请先扫码",
+                when: "confirm or deny before this WeChat user's scan (POST /api/v1/qr-login/{id}/scan)",
+            },
             Self::UserBlocked => Row {
                 status: S::FORBIDDEN,
                 code: 2007,
@@ -338,6 +374,8 @@ impl IntoResponse for ApiError {
 pub enum Exchange {
     Login,
     Phone,
+    /// getwxacodeunlimit: a mini program code for a scan login.
+    QrCode,
 }
 
 impl ApiError {
@@ -365,6 +403,10 @@ impl ApiError {
                 // wechat-api.md: the errcode for "this phone code is not this openid's" is undocumented; the
                 // simulator answers 40003 (invalid openid), which is what WeChat uses for a bad openid.
                 (Exchange::Phone, E::InvalidOpenId) => Self::PhoneCodeMismatch,
+                // On getwxacodeunlimit 45009 is its per-minute limit (5,000 a minute), not a daily quota.
+                (Exchange::QrCode, E::DailyLimit) => Self::RateLimited {
+                    retry_after_secs: 60,
+                },
                 // WeChat's frequency limit counts per minute ("retry next minute").
                 (_, E::RateLimited) => Self::RateLimited {
                     retry_after_secs: 60,

@@ -184,7 +184,12 @@ pub enum LoginAnswer {
 // spaces (`weixin`'s code types), tickets are exactly what we mint.
 
 /// Schemas with an `appid` property, which the running service narrows to the apps it serves.
-pub const WITH_APPID: &[&str] = &["GetPhoneRequest", "LoginRequest", "PhoneRequest"];
+pub const WITH_APPID: &[&str] = &[
+    "GetPhoneRequest",
+    "LoginRequest",
+    "PhoneRequest",
+    "QrCreateRequest",
+];
 
 /// `/api/getPhone`.
 #[derive(ToSchema, serde::Deserialize)]

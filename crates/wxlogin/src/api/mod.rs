@@ -9,6 +9,7 @@ pub mod error;
 mod login;
 mod oauth;
 pub mod openapi;
+mod qr;
 
 use axum::Router;
 use axum::extract::{DefaultBodyLimit, MatchedPath, Request};
@@ -39,6 +40,11 @@ pub fn routes(state: Arc<AppState>) -> Router {
         .routes(routes!(oauth::introspect))
         .routes(routes!(discovery::userinfo))
         .routes(routes!(discovery::verify))
+        .routes(routes!(qr::create))
+        .routes(routes!(qr::poll))
+        .routes(routes!(qr::scan))
+        .routes(routes!(qr::confirm))
+        .routes(routes!(qr::deny))
         .route_layer(middleware::from_fn_with_state(
             state.drain.clone(),
             drain::track,
@@ -66,6 +72,32 @@ pub fn routes(state: Arc<AppState>) -> Router {
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
         .layer(DefaultBodyLimit::max(edge::BODY_LIMIT))
         .with_state(state)
+}
+
+/// CORS for the web pages of `origins` (`cors_origins`): the API and token routes may be called from them with a
+/// Bearer token (no cookies: credentials are not allowed). `None` without origins: same origin only.
+pub fn cors(origins: &[String]) -> Option<tower_http::cors::CorsLayer> {
+    use axum::http::{HeaderName, Method};
+    use tower_http::cors::{AllowOrigin, CorsLayer};
+    if origins.is_empty() {
+        return None;
+    }
+    let origins: Vec<HeaderValue> = origins
+        .iter()
+        .filter_map(|o| HeaderValue::from_str(o).ok())
+        .collect();
+    Some(
+        CorsLayer::new()
+            .allow_origin(AllowOrigin::list(origins))
+            .allow_methods([Method::GET, Method::POST, Method::DELETE])
+            .allow_headers([
+                header::AUTHORIZATION,
+                header::CONTENT_TYPE,
+                HeaderName::from_static("x-wx-appid"),
+            ])
+            .expose_headers([header::WWW_AUTHENTICATE, header::RETRY_AFTER])
+            .max_age(std::time::Duration::from_secs(600)),
+    )
 }
 
 /// `GET /openapi.json`: this document.

@@ -44,6 +44,11 @@ impl Modify for Shared {
             "session",
             SecurityScheme::Http(Http::new(HttpAuthScheme::Bearer)),
         );
+        // A scan login's poll token (`wxq_…`), which only the web page that created the login holds.
+        components.add_security_scheme(
+            "poll",
+            SecurityScheme::Http(Http::new(HttpAuthScheme::Bearer)),
+        );
         // A resource server of `[[clients]]` (introspection), by HTTP Basic or form fields.
         components.add_security_scheme(
             "client",

@@ -4,6 +4,7 @@
 use super::ConfigError;
 use super::defaults;
 use super::layers::Merged;
+use crate::logins::apps::QrTarget;
 use clap::Args;
 use serde::{Deserialize, Serialize};
 use std::collections::HashSet;
@@ -15,6 +16,8 @@ pub struct AppSettings {
     pub secret: weixin::AppSecret,
     /// A display name (`name` in `[[apps]]`), for operators.
     pub name: Option<String>,
+    /// Where its scan-login codes open (`qr_page`, `qr_env_version`).
+    pub qr: QrTarget,
 }
 
 /// How WeChat users of several apps become accounts (`[accounts]`).
@@ -71,12 +74,15 @@ pub(super) struct AppEntry {
     secret: Option<String>,
     secret_env: Option<String>,
     name: Option<String>,
+    qr_page: Option<String>,
+    qr_env_version: Option<String>,
 }
 
 /// The apps to serve: `[[apps]]`, or the one app of `WX_APPID`/`WX_SECRET` (or the file's `appid`/`secret`), or
 /// none (sandbox mode). `env` reads the variables.
 pub(super) fn resolve(
     merged: &Merged,
+    qr: &QrTarget,
     env: &impl Fn(&str) -> Option<String>,
 ) -> Result<Vec<AppSettings>, ConfigError> {
     // A variable that is set but empty is a failed secret injection, never a request for sandbox mode.
@@ -100,7 +106,7 @@ pub(super) fn resolve(
                 single.join(", ")
             )));
         }
-        return listed(&merged.apps, env);
+        return listed(&merged.apps, qr, env);
     }
     let single = match (env_appid.or(file_appid), env_secret.or(file_secret)) {
         (Some(appid), Some(secret)) => vec![AppSettings {
@@ -109,6 +115,7 @@ pub(super) fn resolve(
             })?,
             secret: weixin::AppSecret::new(secret.trim()),
             name: None,
+            qr: qr.clone(),
         }],
         (None, None) => Vec::new(),
         (Some(_), None) => {
@@ -130,6 +137,7 @@ pub(super) fn resolve(
 /// The `[[apps]]` entries, checked: each appid valid and listed once, each with exactly one secret source.
 fn listed(
     entries: &[AppEntry],
+    default_qr: &QrTarget,
     env: &impl Fn(&str) -> Option<String>,
 ) -> Result<Vec<AppSettings>, ConfigError> {
     let mut seen = HashSet::new();
@@ -155,10 +163,22 @@ fn listed(
             .map(str::trim)
             .filter(|n| !n.is_empty())
             .map(str::to_owned);
+        let qr = match (&entry.qr_page, &entry.qr_env_version) {
+            (None, None) => default_qr.clone(),
+            (page, env_version) => super::web::target(
+                &format!("{what}: qr_page"),
+                page.as_deref().unwrap_or(default_qr.page.as_str()),
+                &format!("{what}: qr_env_version"),
+                env_version
+                    .as_deref()
+                    .unwrap_or(default_qr.env_version.as_str()),
+            )?,
+        };
         apps.push(AppSettings {
             appid,
             secret,
             name,
+            qr,
         });
     }
     Ok(apps)

@@ -48,6 +48,9 @@ pub(super) struct Merged {
     pub token_claims: Vec<String>,
     pub forward_auth_phone: bool,
     pub clients: Vec<ClientEntry>,
+    pub cors_origins: Vec<String>,
+    pub qr_page: String,
+    pub qr_env_version: String,
 }
 
 impl Default for Merged {
@@ -85,6 +88,9 @@ impl Default for Merged {
             token_claims: Vec::new(),
             forward_auth_phone: false,
             clients: Vec::new(),
+            cors_origins: Vec::new(),
+            qr_page: defaults::QR_PAGE.into(),
+            qr_env_version: defaults::QR_ENV_VERSION.into(),
         }
     }
 }

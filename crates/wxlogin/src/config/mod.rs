@@ -13,9 +13,11 @@ mod readme;
 #[cfg(test)]
 mod tests;
 mod tokens;
+mod web;
 
 pub use apps::{AccountArgs, AccountPolicy, AppSettings, PhoneConflict};
 pub use tokens::{ClientCredentials, TokenArgs, TokenSettings};
+pub use web::{WebArgs, WebSettings};
 
 use crate::client_ip::TrustedProxies;
 use crate::ratelimit::RateLimitConfig;
@@ -43,6 +45,8 @@ pub mod defaults {
     pub const AUDIENCE: &str = "wxlogin";
     pub const ACCESS_TOKEN_TTL: &str = "15m";
     pub const REFRESH_ABSOLUTE_TTL: &str = "180d";
+    pub const QR_PAGE: &str = "pages/qr-confirm/qr-confirm";
+    pub const QR_ENV_VERSION: &str = "release";
 }
 
 /// How `/api/getPhone` ties the phone code to the user of the login code.
@@ -133,6 +137,10 @@ pub struct ServeArgs {
     #[command(flatten)]
     #[serde(flatten)]
     pub tokens: TokenArgs,
+    /// Web pages: CORS and scan login (top-level keys).
+    #[command(flatten)]
+    #[serde(flatten)]
+    pub web: WebArgs,
 }
 
 /// `--rate-limits`.
@@ -167,6 +175,7 @@ pub struct Settings {
     pub trusted_proxies: TrustedProxies,
     pub connection_limits: crate::server::ConnectionLimits,
     pub tokens: TokenSettings,
+    pub web: WebSettings,
 }
 
 /// The data key's text, which never prints.
@@ -193,7 +202,8 @@ impl Settings {
         env: impl Fn(&str) -> Option<String>,
     ) -> Result<Self, ConfigError> {
         let merged = layers::merge(&args)?;
-        let apps = apps::resolve(&merged, &env)?;
+        let web = web::resolve(&merged)?;
+        let apps = apps::resolve(&merged, &web.qr, &env)?;
         let sandbox_asked = merged.sandbox;
         if sandbox_asked && !apps.is_empty() {
             return Err(ConfigError(
@@ -300,6 +310,7 @@ impl Settings {
             trusted_proxies: merged.trusted_proxies,
             connection_limits,
             tokens,
+            web,
         })
     }
 

@@ -56,6 +56,8 @@ fn the_readme_states_the_defaults() {
         ("audiences", d::AUDIENCE),
         ("access-token-ttl", d::ACCESS_TOKEN_TTL),
         ("refresh-absolute-ttl", d::REFRESH_ABSOLUTE_TTL),
+        ("qr-page", d::QR_PAGE),
+        ("qr-env-version", d::QR_ENV_VERSION),
     ] {
         let row = readme
             .lines()

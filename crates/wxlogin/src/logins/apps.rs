@@ -3,11 +3,30 @@
 use crate::api::error::ApiError;
 use std::sync::Arc;
 
-/// One mini program: its WeChat client (with its own access token) and its display name.
+/// One mini program: its WeChat client (with its own access token), its display name, and where its scan-login
+/// codes open.
 pub struct App {
     pub appid: weixin::AppId,
     pub name: Option<String>,
     pub wechat: weixin::Client,
+    pub qr: QrTarget,
+}
+
+/// Where a scan login's mini program code opens: the confirm page (`qr_page`) of a version (`qr_env_version`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct QrTarget {
+    pub page: weixin::MiniProgramPage,
+    pub env_version: weixin::EnvVersion,
+}
+
+impl Default for QrTarget {
+    fn default() -> Self {
+        Self {
+            page: weixin::MiniProgramPage::parse(crate::config::defaults::QR_PAGE)
+                .expect("a valid default"),
+            env_version: weixin::EnvVersion::Release,
+        }
+    }
 }
 
 /// What a request says about its app, from the most to the least explicit.
@@ -98,6 +117,7 @@ mod tests {
                         .unwrap(),
                         appid,
                         name: None,
+                        qr: QrTarget::default(),
                     }
                 })
                 .collect(),

@@ -120,7 +120,12 @@ impl Logins {
 
     /// The session a login ends with, and its first refresh token: for an account that still holds a phone when
     /// it is written.
-    fn session_step(&self, identity: Holder, token: &RefreshToken, now: UnixTime) -> Step {
+    pub(super) fn session_step(
+        &self,
+        identity: Holder,
+        token: &RefreshToken,
+        now: UnixTime,
+    ) -> Step {
         let (expires_at, refresh) = self.session_times(token, now);
         Step::Session {
             identity,

@@ -11,7 +11,9 @@ pub mod apps;
 pub mod clock;
 mod land;
 pub mod link;
+pub mod qr;
 mod sessions;
+pub mod wake;
 
 use crate::access::Access;
 use crate::api::error::{ApiError, Exchange};
@@ -48,6 +50,8 @@ pub struct Logins {
     /// Sessions forward auth and introspection found live, for [`sessions::LIVE_FOR`] at most: what bounds how
     /// long a logout on another instance takes to reach this one.
     pub live: moka::sync::Cache<[u8; 32], Arc<Live>>,
+    /// Scan-login polls waiting on this instance.
+    pub waiters: wake::Waiters,
 }
 
 /// The operator's choices.

@@ -20,6 +20,9 @@ pub enum StoreError {
     /// The login ticket to consume is no longer live.
     #[error("the login ticket is no longer live")]
     TicketGone,
+    /// The scan login's tokens were collected already, or can no longer be.
+    #[error("the scan login's tokens were collected already")]
+    QrCollected,
 }
 
 impl StoreError {

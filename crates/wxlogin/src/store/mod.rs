@@ -17,6 +17,7 @@
 
 mod error;
 mod postgres;
+mod qr;
 mod queries;
 mod rows;
 mod sql_store;
@@ -28,6 +29,7 @@ use std::sync::Arc;
 
 pub use error::StoreError;
 pub use postgres::{PgStore, open_pg_with_schema};
+pub use qr::{NewQrLogin, QrChange, QrLoginRecord, QrStatus, Scanner, WebClient};
 pub use sqlite::SqliteStore;
 pub use tokens::{Refresh, Rotation, RotationOutcome, SigningKeyRecord};
 
@@ -238,6 +240,12 @@ pub enum Step {
         refresh: Option<Refresh>,
     },
     Audit(AuditRecord),
+    /// Marks a confirmed scan login's tokens collected (its `expires_at` must be after `collectable_after`); already
+    /// collected, or not collectable → [`StoreError::QrCollected`].
+    ClaimQrLogin {
+        id: String,
+        collectable_after: UnixTime,
+    },
 }
 
 /// What a presented session token is looked up by: the key sessions are written under now, and the one an earlier
@@ -284,6 +292,14 @@ pub enum QuickOutcome {
     Returning,
     /// Neither: nothing was written; the linking rules decide.
     Neither,
+}
+
+/// Scan logins other instances changed (see [`Store::announce_qr_login`]).
+#[async_trait::async_trait]
+pub trait Announcements: Send {
+    /// The next changed id. `Ok(None)`: the connection was lost and is back; announcements in between may have
+    /// been missed.
+    async fn next(&mut self) -> Result<Option<String>, StoreError>;
 }
 
 #[async_trait::async_trait]
@@ -395,6 +411,27 @@ pub trait Store: Send + Sync + 'static {
     async fn any_phone(&self) -> Result<Option<StoredPhone>, StoreError>;
 
     /// Deletes sessions and tickets with `expires_at <= now`; how many rows went.
+    /// A new scan login (web login through the mini program).
+    async fn create_qr_login(&self, login: NewQrLogin) -> Result<(), StoreError>;
+
+    /// A scan login by id, also past its expiry (until purged).
+    async fn qr_login(&self, id: &str) -> Result<Option<QrLoginRecord>, StoreError>;
+
+    /// Makes `change` if the scan login is in the state the change expects; `false`: it was not, nothing changed.
+    async fn change_qr_login(
+        &self,
+        id: &str,
+        change: QrChange<'_>,
+        now: UnixTime,
+    ) -> Result<bool, StoreError>;
+
+    /// Tells every instance sharing this store that scan login `id` changed (PostgreSQL: `NOTIFY`, sent when the
+    /// change is already committed). A store only one instance can use has nobody to tell.
+    async fn announce_qr_login(&self, id: &str) -> Result<(), StoreError>;
+
+    /// What other instances announce; `None` when only one instance can use this store.
+    async fn qr_announcements(&self) -> Result<Option<Box<dyn Announcements>>, StoreError>;
+
     async fn purge_expired(&self, now: UnixTime) -> Result<u64, StoreError>;
 
     /// Cheap liveness check for /readyz, bounded by a short timeout.

@@ -9,13 +9,13 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use sqlx::migrate::Migrator;
-use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use sqlx::postgres::{PgConnectOptions, PgListener, PgPoolOptions};
 use sqlx::{AssertSqlSafe, Connection, Executor, PgConnection, PgPool};
 
-use super::StoreError;
 use super::queries::{Dialect, Query, Statement};
 use super::sql_store::SqlStore;
 use super::sql_store::{Backend, Record, bind, bind_as, check};
+use super::{Announcements, StoreError};
 
 static MIGRATOR: Migrator = sqlx::migrate!("./migrations/postgres");
 
@@ -75,6 +75,39 @@ impl Backend for Postgres {
             Ok(done) => done.map(drop).map_err(StoreError::from),
             Err(_elapsed) => Err(StoreError::timed_out("ping")),
         }
+    }
+
+    async fn announce(&self, channel: &'static str, payload: &str) -> Result<(), StoreError> {
+        sqlx::query("SELECT pg_notify($1, $2)")
+            .bind(channel)
+            .bind(payload)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    /// One connection of the pool, held for the listener's life (it reconnects by itself).
+    async fn listen(
+        &self,
+        channel: &'static str,
+    ) -> Result<Option<Box<dyn Announcements>>, StoreError> {
+        let mut listener = PgListener::connect_with(&self.pool).await?;
+        listener.listen(channel).await?;
+        Ok(Some(Box::new(Listening(listener))))
+    }
+}
+
+/// A `LISTEN`ing connection.
+struct Listening(PgListener);
+
+#[async_trait::async_trait]
+impl Announcements for Listening {
+    async fn next(&mut self) -> Result<Option<String>, StoreError> {
+        Ok(self
+            .0
+            .try_recv()
+            .await?
+            .map(|notification| notification.payload().to_owned()))
     }
 }
 

@@ -69,6 +69,8 @@ pub enum Expect {
     OneElseConflict,
     /// Exactly one row; none means the ticket is no longer live.
     OneElseTicketGone,
+    /// Exactly one row; none means a scan login's tokens were collected already.
+    OneElseQrCollected,
 }
 
 /// Which database a statement is for, where the SQL must differ.
@@ -308,6 +310,8 @@ pub(super) fn purge(now: UnixTime) -> Vec<Statement> {
         "DELETE FROM sessions WHERE expires_at <= $1",
         "DELETE FROM login_tickets WHERE expires_at <= $1",
         "DELETE FROM refresh_spent WHERE expires_at <= $1",
+        // Kept 10 minutes past expiry, so a late poll reads `expired` rather than an unknown id.
+        "DELETE FROM qr_logins WHERE expires_at <= $1 - 600",
     ]
     .into_iter()
     .map(|sql| Statement::counted(query(sql, vec![Arg::Int(now)])))

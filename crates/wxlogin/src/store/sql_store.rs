@@ -12,6 +12,7 @@ use super::{
     QuickOutcome, Rotation, RotationOutcome, SessionKeys, SessionRecord, SigningKeyRecord, Store,
     StoreError, StoredPhone, TicketReservation, UnixTime,
 };
+use super::{Announcements, NewQrLogin, QrChange, QrLoginRecord, qr};
 use sqlx::postgres::PgRow;
 use sqlx::sqlite::SqliteRow;
 
@@ -250,6 +251,34 @@ impl<B: Backend> Store for SqlStore<B> {
         Ok(account.and_then(|a| a.phone))
     }
 
+    async fn create_qr_login(&self, login: NewQrLogin) -> Result<(), StoreError> {
+        let insert = Statement::any(qr::insert(&login));
+        self.db.write(vec![insert]).await.map(drop)
+    }
+
+    async fn qr_login(&self, id: &str) -> Result<Option<QrLoginRecord>, StoreError> {
+        let row: Option<qr::QrLoginRow> = self.db.read_optional(qr::select(id)).await?;
+        row.map(QrLoginRecord::try_from).transpose()
+    }
+
+    async fn change_qr_login(
+        &self,
+        id: &str,
+        change: QrChange<'_>,
+        now: UnixTime,
+    ) -> Result<bool, StoreError> {
+        let update = Statement::counted(qr::change(id, change, now));
+        Ok(self.db.write(vec![update]).await?.iter().sum::<u64>() > 0)
+    }
+
+    async fn announce_qr_login(&self, id: &str) -> Result<(), StoreError> {
+        self.db.announce(QR_CHANNEL, id).await
+    }
+
+    async fn qr_announcements(&self) -> Result<Option<Box<dyn Announcements>>, StoreError> {
+        self.db.listen(QR_CHANNEL).await
+    }
+
     async fn purge_expired(&self, now: UnixTime) -> Result<u64, StoreError> {
         Ok(self.db.write(queries::purge(now)).await?.iter().sum())
     }
@@ -297,7 +326,24 @@ pub trait Backend: Send + Sync + 'static {
     async fn write_returning<T: Record>(&self, query: Query) -> Result<Option<T>, StoreError>;
 
     async fn ping(&self) -> Result<(), StoreError>;
+
+    /// Announces `payload` on `channel` to every instance listening on this database (see
+    /// [`Store::announce_qr_login`]). Only one instance uses an embedded database: nobody to tell.
+    async fn announce(&self, _channel: &'static str, _payload: &str) -> Result<(), StoreError> {
+        Ok(())
+    }
+
+    /// Listens on `channel`; `None` where only one instance uses the database.
+    async fn listen(
+        &self,
+        _channel: &'static str,
+    ) -> Result<Option<Box<dyn Announcements>>, StoreError> {
+        Ok(None)
+    }
 }
+
+/// The channel scan-login changes are announced on.
+const QR_CHANNEL: &str = "wxlogin_qr_login";
 
 /// The error for a statement that changed `rows` rows, if that is not what it expects.
 pub(super) fn check(expect: Expect, rows: u64) -> Result<(), StoreError> {
@@ -305,6 +351,7 @@ pub(super) fn check(expect: Expect, rows: u64) -> Result<(), StoreError> {
         (Expect::Any | Expect::Counted, _) | (_, 1) => Ok(()),
         (Expect::OneElseConflict, _) => Err(StoreError::Conflict),
         (Expect::OneElseTicketGone, _) => Err(StoreError::TicketGone),
+        (Expect::OneElseQrCollected, _) => Err(StoreError::QrCollected),
     }
 }
 

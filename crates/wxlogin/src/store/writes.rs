@@ -101,6 +101,13 @@ fn step_statements(step: &Step, now: UnixTime, dialect: Dialect, out: &mut Vec<S
             args.extend(key);
             out.push(one(query(sql, args)));
         }
+        Step::ClaimQrLogin {
+            id,
+            collectable_after,
+        } => out.push(Statement {
+            query: super::qr::claim(id, now, *collectable_after),
+            expect: Expect::OneElseQrCollected,
+        }),
         Step::Audit(record) => out.push(any(query(
             "INSERT INTO audit_log (at, event, account_id, other_account, appid, subject, reason) \
              VALUES ($1, $2, $3, $4, $5, $6, $7)",
