@@ -11,6 +11,8 @@ test('app.json: the privacy check, the login page first', () => {
   expect(app.__usePrivacyCheck__).toBe(true);
   expect(app.pages[0]).toBe('pages/login/login');
   expect(app.pages).toContain('pages/index/index');
+  // The scan-to-log-in code's page (the service's default qr_page): a page WeChat does not know fails the code.
+  expect(app.pages).toContain('pages/qr-confirm/qr-confirm');
   expect(fs.existsSync(path.join(ROOT, app.sitemapLocation))).toBe(true);
 });
 
@@ -44,7 +46,7 @@ test('project.config.json pins a current 3.x base library, past 3.0.0 and its sp
 });
 
 test('no tag or folder named wx-… (WeChat reserves the prefix)', () => {
-  const wxml = ['pages/login/login', 'pages/index/index']
+  const wxml = ['pages/login/login', 'pages/index/index', 'pages/qr-confirm/qr-confirm']
     .map((p) => read(`${p}.wxml`).replace(/<!--[\s\S]*?-->/g, ''))
     .join('\n');
   expect(wxml).not.toMatch(/<wx-/);
@@ -53,7 +55,8 @@ test('no tag or folder named wx-… (WeChat reserves the prefix)', () => {
 
 test('the code shipped to the phone never writes to the console', () => {
   const files = ['app.js', 'config.js', 'utils/auth.js', 'utils/session.js', 'pages/login/login.js',
-    'pages/index/index.js', 'components/phone-number/index.js', 'components/privacy-popup/index.js'];
+    'pages/index/index.js', 'pages/qr-confirm/qr-confirm.js', 'utils/user-agent.js', 'components/phone-number/index.js',
+    'components/privacy-popup/index.js'];
   for (const f of files) expect(read(f)).not.toMatch(/console\./);
 });
 

@@ -11,6 +11,11 @@
 // presented again ends the whole session (refresh_reused). `service.legacy = true` makes logins answer an earlier
 // release's opaque `wxs_tok-<n>` without a refresh token. `sessions.clear()` expires every access token (the
 // refresh tokens still work); `endSessions()` forgets every session.
+//
+// Scan-to-log-in (issue 16, the mini program's side): `service.addQrLogin(id, fields)` stands for a web page's
+// POST /api/v1/qr-login (ip, userAgent, origin, createdAt in unix seconds; expired: true for one past its 120 s);
+// POST /api/v1/qr-login/{id}/scan|confirm|deny then answer as the service's contract says (404 qr_login_not_found,
+// 410 qr_login_expired, 409 qr_login_used / qr_login_not_scanned), keyed on the Bearer session's WeChat user.
 
 const BASE = 'https://wxlogin.test';
 
@@ -32,6 +37,7 @@ function createService() {
   const usedPhoneCodes = new Set();
   const injected = new Map(); // path → [answer]
   const calls = []; // {method, path, data, header}
+  const qrLogins = new Map(); // id → {status, openid (who scanned), ip, userAgent, origin, createdAt, expired}
   const service = { legacy: false };
   let n = 0;
 
@@ -90,6 +96,28 @@ function createService() {
   function bearer(header) {
     const s = bearerSession(header);
     return s && s.openid;
+  }
+
+  // POST /api/v1/qr-login/{id}/{scan|confirm|deny}, as the contract says.
+  function qrRoute(id, action, header) {
+    const openid = bearer(header);
+    if (!openid) return err(401, 2006, 'unauthorized', '请先登录');
+    const q = qrLogins.get(id);
+    if (!q) return err(404, 2012, 'qr_login_not_found', '二维码不存在');
+    if (q.expired) return err(410, 2013, 'qr_login_expired', '二维码已过期');
+    const used = err(409, 2014, 'qr_login_used', '二维码已被使用');
+    if (q.status === 'confirmed' || q.status === 'denied') return used;
+    if (q.openid && q.openid !== openid) return used;
+    if (action === 'scan') {
+      q.status = 'scanned';
+      q.openid = openid;
+      return ok({
+        status: 'scanned', ip: q.ip, userAgent: q.userAgent, origin: q.origin, createdAt: q.createdAt, expiresIn: 100,
+      });
+    }
+    if (q.status !== 'scanned') return err(409, 2015, 'qr_login_not_scanned', '二维码尚未扫描');
+    q.status = action === 'confirm' ? 'confirmed' : 'denied';
+    return ok({ status: q.status });
   }
 
   const routes = {
@@ -172,6 +200,12 @@ function createService() {
     sessions,
     refreshTokens,
     calls,
+    qrLogins,
+    addQrLogin(id, fields = {}) {
+      qrLogins.set(id, Object.assign({
+        status: 'pending', ip: '203.0.113.7', userAgent: '', origin: null, createdAt: 1795846985, expired: false,
+      }, fields));
+    },
     endSessions() {
       sessions.clear();
       refreshTokens.clear();
@@ -188,6 +222,8 @@ function createService() {
       calls.push({ method: req.method, path, data: req.data, header: req.header });
       const queue = injected.get(path);
       if (queue && queue.length) return queue.shift();
+      const qr = /^\/api\/v1\/qr-login\/([^/]+)\/(scan|confirm|deny)$/.exec(path);
+      if (qr && req.method === 'POST') return qrRoute(qr[1], qr[2], req.header || {});
       const route = routes[`${req.method} ${path}`];
       if (!route) return err(404, 1004, 'not_found', '接口不存在');
       return route({ data: req.data || {}, header: req.header || {} });
