@@ -251,3 +251,90 @@ async fn a_reused_refresh_token_ends_the_session_for_every_token_of_it() {
         Some(ApiError::Unauthorized)
     );
 }
+
+// ---- scan to log in, on the service's clock ----
+
+mod scan_login {
+    use super::*;
+    use wxlogin::logins::qr::{Decision, QR_TTL, QrState};
+    use wxlogin::store::WebClient;
+
+    fn web() -> WebClient {
+        WebClient {
+            ip: "203.0.113.7".into(),
+            user_agent: Some("Mozilla/5.0 Firefox/133.0".into()),
+            origin: None,
+        }
+    }
+
+    async fn scanner(core: &Core, phone: &str) -> wxlogin::logins::Authenticated {
+        let (_, logged_in) = core.logged_in(phone).await;
+        let bearer = Bearer::parse(&logged_in.access_token).unwrap();
+        core.logins
+            .authenticate(&bearer, || Ok(core.app()))
+            .await
+            .unwrap()
+    }
+
+    #[tokio::test]
+    async fn a_code_expires_120_seconds_after_creation_on_the_service_clock() {
+        let core = core().await;
+        let phone = scanner(&core, "13800138051").await;
+        let created = core.logins.qr_create(core.app(), web()).await.unwrap();
+        assert_eq!(created.expires_in, QR_TTL);
+        let (id, token) = (&created.id, &created.poll_token);
+        core.clock.advance(QR_TTL.as_secs() as i64 - 1);
+        // One second left: it can still be scanned.
+        let scanned = core.logins.qr_scan(&phone, id).await.unwrap();
+        assert_eq!(scanned.expires_in, Duration::from_secs(1));
+        assert_eq!(scanned.web, web());
+        core.clock.advance(1);
+        // 120 s: the poll says `expired` (without waiting), and nothing can be decided.
+        let state = core
+            .logins
+            .qr_poll(id, token, Duration::from_secs(25))
+            .await
+            .unwrap();
+        assert!(matches!(state, QrState::Expired));
+        for decision in [Decision::Confirm, Decision::Deny] {
+            let refused = core.logins.qr_decide(&phone, id, decision).await;
+            assert_eq!(refused.unwrap_err(), ApiError::QrLoginExpired);
+        }
+        assert_eq!(
+            core.logins.qr_scan(&phone, id).await.err().unwrap(),
+            ApiError::QrLoginExpired
+        );
+    }
+
+    #[tokio::test]
+    async fn a_confirm_at_the_last_second_is_collected_within_the_grace_only() {
+        let core = core().await;
+        let phone = scanner(&core, "13800138052").await;
+        let late = core.logins.qr_create(core.app(), web()).await.unwrap();
+        let lost = core.logins.qr_create(core.app(), web()).await.unwrap();
+        for created in [&late, &lost] {
+            core.logins.qr_scan(&phone, &created.id).await.unwrap();
+            core.logins
+                .qr_decide(&phone, &created.id, Decision::Confirm)
+                .await
+                .unwrap();
+        }
+        // The web's poll comes 29 s after the code expired: it still logs the web in.
+        core.clock.advance(QR_TTL.as_secs() as i64 + 29);
+        let state = core
+            .logins
+            .qr_poll(&late.id, &late.poll_token, Duration::ZERO)
+            .await;
+        let QrState::Confirmed(Some(login)) = state.unwrap() else {
+            panic!("the tokens within the grace")
+        };
+        assert_eq!(login.account_id, phone.session.account.id);
+        // 30 s past expiry, uncollected tokens are gone for good.
+        core.clock.advance(1);
+        let state = core
+            .logins
+            .qr_poll(&lost.id, &lost.poll_token, Duration::ZERO)
+            .await;
+        assert!(matches!(state.unwrap(), QrState::Expired));
+    }
+}

@@ -9,6 +9,9 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::sync::watch;
 
+/// The metric of polls registered here (waiting, or reading their row before they wait).
+const WAITING: &str = "wxlogin_qr_polls_waiting";
+
 /// The polls waiting on this instance, by scan-login id. An entry lives only while a poll waits on it.
 #[derive(Clone, Default)]
 pub struct Waiters {
@@ -25,6 +28,7 @@ pub struct Waiter {
 impl Waiters {
     /// Registers a poll on `id`.
     pub fn register(&self, id: &str) -> Waiter {
+        metrics::gauge!(WAITING).increment(1.0);
         let mut waiting = self.lock();
         let sender = waiting
             .entry(id.to_owned())
@@ -103,6 +107,7 @@ impl Waiter {
 
 impl Drop for Waiter {
     fn drop(&mut self) {
+        metrics::gauge!(WAITING).decrement(1.0);
         drop(self.receiver.take());
         let mut waiting = self.waiters.lock();
         if waiting

@@ -3,6 +3,8 @@
 
 #![allow(dead_code)]
 
+pub mod pg_cluster;
+
 use serde_json::{Value, json};
 use std::path::PathBuf;
 use wxlogin::config::{ServeArgs, Settings};
