@@ -84,7 +84,9 @@ pub fn finish(mut doc: OpenApi, apps: &Apps) -> OpenApi {
             if let Some(RefOr::T(Schema::Object(object))) = components.schemas.get_mut(*name)
                 && let Some(RefOr::T(Schema::Object(appid))) = object.properties.get_mut("appid")
             {
-                appid.enum_values = Some(appids.iter().map(|a| a.clone().into()).collect());
+                // `null` is as good as absent (`JsonObject::optional_text`), so it is one of the values too.
+                let values = appids.iter().map(|a| a.clone().into());
+                appid.enum_values = Some(values.chain([serde_json::Value::Null]).collect());
             }
         }
     }

@@ -49,7 +49,8 @@ pub async fn create(
 /// `GET /api/v1/qr-login/{id}?wait=25` with `Authorization: Bearer <pollToken>`: the long poll.
 #[utoipa::path(get, path = "/api/v1/qr-login/{id}", tag = "scan login", security(("poll" = [])),
     params(("id" = String, Path, description = "The scan login's id"),
-           ("wait" = Option<u64>, Query, description = "Seconds to wait for a change (0–25; more waits 25)")),
+           ("wait" = Option<u64>, Query, minimum = 0, maximum = 25,
+            description = "Seconds to wait for a change (0–25; default 0)")),
     description = "Answers at once when the status changed since the last answer (or is final), else after up \
                    to `wait` seconds. With `confirmed`, the first answer carries the web's login (a session of \
                    its own on the scanner's account); later ones only the status. Without the poll token: 401.",
@@ -151,7 +152,7 @@ async fn authenticated(
         .await
 }
 
-/// `wait` from the query: whole seconds, at most [`crate::logins::qr::QR_WAIT_MAX`] (more is capped); absent: 0.
+/// `wait` from the query: whole seconds, at most [`crate::logins::qr::QR_WAIT_MAX`]; absent: 0.
 fn wait(query: Option<&str>) -> Result<Duration, ApiError> {
     let pairs: Vec<(String, String)> = serde_urlencoded::from_str(query.unwrap_or(""))
         .map_err(|_| ApiError::field("wait", FieldProblem::Malformed))?;
@@ -159,8 +160,10 @@ fn wait(query: Option<&str>) -> Result<Duration, ApiError> {
         None => Ok(Duration::ZERO),
         Some((_, value)) => value
             .parse::<u64>()
-            .map(|secs| Duration::from_secs(secs).min(crate::logins::qr::QR_WAIT_MAX))
-            .map_err(|_| ApiError::field("wait", FieldProblem::Malformed)),
+            .ok()
+            .map(Duration::from_secs)
+            .filter(|wait| *wait <= crate::logins::qr::QR_WAIT_MAX)
+            .ok_or(ApiError::field("wait", FieldProblem::Malformed)),
     }
 }
 

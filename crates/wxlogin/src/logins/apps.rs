@@ -77,6 +77,13 @@ impl Apps {
     /// app. Trusting the claim is safe: a login code only works with the appid that minted it, and a session only
     /// with its own app.
     pub fn select(&self, claim: AppClaim<'_>) -> Result<&Arc<App>, ApiError> {
+        // The header is the client's own words too: one naming an app we do not serve is a mistake, even when the
+        // body names another.
+        if let Some(header) = claim.header
+            && self.get(header).is_none()
+        {
+            return Err(ApiError::AppUnknown);
+        }
         let named = claim
             .body
             .or(claim.header)
@@ -156,6 +163,15 @@ mod tests {
             Ok(B.to_owned())
         );
         assert_eq!(pick(AppClaim::default()), Err(ApiError::AppRequired));
+        // A header naming an app we do not serve is refused even beside a body that names one we do.
+        assert_eq!(
+            pick(AppClaim {
+                body: Some(A),
+                header: Some("AAA"),
+                referer: None
+            }),
+            Err(ApiError::AppUnknown)
+        );
         assert_eq!(
             pick(AppClaim {
                 referer: Some("https://example.com/wx00000000000000aa/1/"),
