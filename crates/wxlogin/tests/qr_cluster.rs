@@ -49,7 +49,7 @@ async fn phone_call(cluster: &PgCluster, on: usize, id: &str, action: &str, toke
     body["data"].clone()
 }
 
-/// Waits until `count` polls wait on instance `on` (its own gauge says so).
+/// Waits until `count` polls wait on instance `on` (its gauge counts polls past their read, waiting for a change).
 async fn until_waiting(cluster: &PgCluster, on: usize, count: f64) {
     let started = Instant::now();
     while cluster.metric(on, "wxlogin_qr_polls_waiting").await < count {
@@ -149,13 +149,12 @@ async fn two_hundred_pending_logins_polled_at_once_on_one_instance() {
         .map(|(id, t)| poll(&cluster, 0, id, t, 25))
         .collect();
     until_waiting(&cluster, 0, N as f64).await;
-    // While 200 polls wait: no backend of the cluster is busy (a poll holds no connection), and a login through the
-    // same instance, whose pool has 16 connections, goes through at once.
-    assert_eq!(
-        cluster.busy_backends().await,
-        0,
-        "a waiting poll holds no database connection"
-    );
+    // 200 polls wait at once on an instance whose pool holds at most 16 connections (and one for LISTEN): they
+    // hold none while they wait, or most could not wait at all. The cluster's backends stay within the pools, and
+    // a login through the same instance goes through at once.
+    let backends = cluster.backends().await;
+    eprintln!("{N} polls waiting; the cluster's database backends: {backends}");
+    assert!(backends <= 2 * 17, "{backends}");
     let started = Instant::now();
     cluster.logged_in("13800138063", 0).await;
     let login_took = started.elapsed();

@@ -9,8 +9,24 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::sync::watch;
 
-/// The metric of polls registered here (waiting, or reading their row before they wait).
+/// The metric of polls waiting here for a change.
 const WAITING: &str = "wxlogin_qr_polls_waiting";
+
+/// One waiting poll in [`WAITING`], for as long as it lives.
+struct Counted;
+
+impl Counted {
+    fn new() -> Self {
+        metrics::gauge!(WAITING).increment(1.0);
+        Counted
+    }
+}
+
+impl Drop for Counted {
+    fn drop(&mut self) {
+        metrics::gauge!(WAITING).decrement(1.0);
+    }
+}
 
 /// The polls waiting on this instance, by scan-login id. An entry lives only while a poll waits on it.
 #[derive(Clone, Default)]
@@ -28,7 +44,6 @@ pub struct Waiter {
 impl Waiters {
     /// Registers a poll on `id`.
     pub fn register(&self, id: &str) -> Waiter {
-        metrics::gauge!(WAITING).increment(1.0);
         let mut waiting = self.lock();
         let sender = waiting
             .entry(id.to_owned())
@@ -94,8 +109,10 @@ impl Waiters {
 }
 
 impl Waiter {
-    /// Resolves on the next wake of this id after the registration.
+    /// Resolves on the next wake of this id after the registration. Counted as a waiting poll while it waits
+    /// (also when the wait is given up: the count goes with the future).
     pub async fn changed(&mut self) {
+        let _counted = Counted::new();
         if let Some(receiver) = &mut self.receiver
             && receiver.changed().await.is_err()
         {
@@ -107,7 +124,6 @@ impl Waiter {
 
 impl Drop for Waiter {
     fn drop(&mut self) {
-        metrics::gauge!(WAITING).decrement(1.0);
         drop(self.receiver.take());
         let mut waiting = self.waiters.lock();
         if waiting

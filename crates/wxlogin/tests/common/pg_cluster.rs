@@ -176,11 +176,11 @@ impl PgCluster {
             .unwrap_or(0.0)
     }
 
-    /// Database backends of the cluster doing anything but waiting idle.
-    pub async fn busy_backends(&self) -> i64 {
+    /// Database connections the cluster's instances hold open.
+    pub async fn backends(&self) -> i64 {
         let mut c = PgConnection::connect(PG).await.unwrap();
         sqlx::query_scalar::<_, i64>(
-            "SELECT count(*) FROM pg_stat_activity WHERE application_name = $1 AND state <> 'idle'",
+            "SELECT count(*) FROM pg_stat_activity WHERE application_name = $1",
         )
         .bind(&self.application_name)
         .fetch_one(&mut c)
