@@ -289,6 +289,8 @@ pub async fn start(
             // No request runs longer than the request timeout, so the lease only runs out for a crashed instance.
             ticket_lease: request_timeout + Duration::from_secs(5),
             phone_failures_per_ticket: settings.rate_limits.phone_failures_per_ticket,
+            qr_wait_max: crate::logins::qr::QR_WAIT_MAX
+                .min(request_timeout.saturating_sub(Duration::from_secs(5))),
         },
     };
     let state = Arc::new(AppState {

@@ -78,6 +78,7 @@ async fn core() -> Core {
             wechat_deadline: Duration::from_secs(5),
             ticket_lease: Duration::from_secs(35),
             phone_failures_per_ticket: Some(5),
+            qr_wait_max: Duration::from_secs(25),
         },
         waiters: Default::default(),
     };

@@ -72,6 +72,9 @@ pub struct Policy {
     pub ticket_lease: Duration,
     /// Phone codes WeChat may refuse for one ticket before the ticket is spent (`None`: no cap).
     pub phone_failures_per_ticket: Option<u32>,
+    /// The longest a scan-login poll waits: [`qr::QR_WAIT_MAX`], or less where the request timeout is shorter, so
+    /// a poll answers its status before the request is cut.
+    pub qr_wait_max: Duration,
 }
 
 /// A user logged in: a new session on an account.

@@ -122,7 +122,7 @@ impl Logins {
         token: &PollToken,
         wait: Duration,
     ) -> Result<QrState, ApiError> {
-        let deadline = Instant::now() + wait.min(QR_WAIT_MAX);
+        let deadline = Instant::now() + wait.min(self.policy.qr_wait_max);
         loop {
             // Registered before the read: a change between the read and the wait still wakes this poll.
             let mut waiter = self.waiters.register(id.as_str());
