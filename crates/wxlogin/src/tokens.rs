@@ -260,33 +260,26 @@ impl std::fmt::Debug for RefreshToken {
     }
 }
 
-impl Ticket {
-    /// 256 random bits.
-    pub fn generate() -> Self {
-        let mut bytes = [0u8; 32];
-        rand::rng().fill_bytes(&mut bytes);
-        Self::from_bytes(bytes)
-    }
+/// Minted from 256 random bits; stored as their SHA-256.
+macro_rules! secret_type {
+    ($name:ident) => {
+        impl $name {
+            pub fn generate() -> Self {
+                let mut bytes = [0u8; 32];
+                rand::rng().fill_bytes(&mut bytes);
+                Self::from_bytes(bytes)
+            }
 
-    /// What the store keeps: the ticket's SHA-256.
-    pub fn hash(&self) -> [u8; 32] {
-        self.sha256()
-    }
+            /// What the store keeps: the SHA-256 of the whole token.
+            pub fn hash(&self) -> [u8; 32] {
+                self.sha256()
+            }
+        }
+    };
 }
 
-impl PollToken {
-    /// 256 random bits.
-    pub fn generate() -> Self {
-        let mut bytes = [0u8; 32];
-        rand::rng().fill_bytes(&mut bytes);
-        Self::from_bytes(bytes)
-    }
-
-    /// What the store keeps: the token's SHA-256.
-    pub fn hash(&self) -> [u8; 32] {
-        self.sha256()
-    }
-}
+secret_type!(Ticket);
+secret_type!(PollToken);
 
 /// A scan login's id: 128 random bits in unpadded base64url, 22 characters that WeChat takes as a mini program
 /// code's `scene` as they are (at most 32 characters of `[0-9A-Za-z!#$&'()*+,/:;=?@._~-]`). Public: it is on the

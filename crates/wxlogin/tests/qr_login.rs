@@ -83,6 +83,51 @@ fn decode_qr(data_url: &str) -> String {
     grids[0].decode().unwrap().1
 }
 
+/// A long poll (`wait=25`) answered later: its body and when it came.
+fn spawn_poll(app: &TestApp, id: &str, token: &str) -> tokio::task::JoinHandle<(Value, Instant)> {
+    let request = app
+        .http
+        .get(format!("{}/api/v1/qr-login/{id}?wait=25", app.base))
+        .bearer_auth(token);
+    tokio::spawn(async move {
+        let answer: Value = request.send().await.unwrap().json().await.unwrap();
+        (answer, Instant::now())
+    })
+}
+
+/// Waits until the service's gauge shows `count` polls waiting for a change.
+async fn until_waiting(app: &TestApp, count: f64) {
+    let started = Instant::now();
+    loop {
+        let metrics = app
+            .http
+            .get(format!("{}/metrics", app.base))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        let waiting = metrics
+            .lines()
+            .find_map(|l| {
+                l.strip_prefix("wxlogin_qr_polls_waiting ")?
+                    .trim()
+                    .parse()
+                    .ok()
+            })
+            .unwrap_or(0.0);
+        if waiting >= count {
+            return;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "no poll waited"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
 /// The launch options the mini program gets when `openid` scans `image` (the simulator's device API).
 async fn scan_with_wechat(app: &TestApp, openid: &str, image: &str) -> Value {
     let (status, options) = app
@@ -141,26 +186,8 @@ async fn scan_confirm_and_the_web_page_is_logged_in_as_the_same_account_once() {
     );
 
     // The web page waits; the phone scans; the waiting poll answers `scanned` as the scan happens.
-    let waiting = {
-        let (app_base, http, id, token) = (
-            app.base.clone(),
-            app.http.clone(),
-            id.clone(),
-            poll_token.clone(),
-        );
-        tokio::spawn(async move {
-            let answer: Value = http
-                .get(format!("{app_base}/api/v1/qr-login/{id}?wait=25"))
-                .bearer_auth(token)
-                .send()
-                .await
-                .unwrap()
-                .json()
-                .await
-                .unwrap();
-            (answer, Instant::now())
-        })
-    };
+    let waiting = spawn_poll(&app, &id, &poll_token);
+    until_waiting(&app, 1.0).await;
     let options = scan_with_wechat(&app, &phone.openid, created["image"].as_str().unwrap()).await;
     assert_eq!(options["path"], "pages/qr-confirm/qr-confirm");
     assert_eq!(options["scene"], 1047);
@@ -187,30 +214,14 @@ async fn scan_confirm_and_the_web_page_is_logged_in_as_the_same_account_once() {
     eprintln!("scan → waiting poll answered: {delay:?} after the scan's answer");
 
     // Confirm while the web waits again: the poll answers `confirmed` with the web's login.
-    let waiting = {
-        let (app_base, http, id, token) = (
-            app.base.clone(),
-            app.http.clone(),
-            id.clone(),
-            poll_token.clone(),
-        );
-        tokio::spawn(async move {
-            http.get(format!("{app_base}/api/v1/qr-login/{id}?wait=25"))
-                .bearer_auth(token)
-                .send()
-                .await
-                .unwrap()
-                .json::<Value>()
-                .await
-                .unwrap()
-        })
-    };
+    let waiting = spawn_poll(&app, &id, &poll_token);
+    until_waiting(&app, 1.0).await;
     let (status, body) = phone_call(&app, &id, "confirm", Some(&phone.token)).await;
     assert_eq!(
         (status, body["data"]["status"].clone()),
         (200, json!("confirmed"))
     );
-    let answer = waiting.await.unwrap();
+    let (answer, _) = waiting.await.unwrap();
     let web = &answer["data"];
     assert_eq!(web["status"], "confirmed", "{answer}");
     assert_eq!(web["accountId"], phone.account_id.as_str());
