@@ -426,3 +426,22 @@ async fn creation_is_rate_limited_per_ip() {
     assert_eq!(body["error"], "rate_limited");
     assert!(n >= 10, "{n} creations passed before the limit");
 }
+
+#[tokio::test]
+async fn a_shutdown_answers_waiting_polls_at_once_instead_of_holding_the_drain() {
+    let mut app = spawn_app().await;
+    let created = create(&app).await;
+    let (id, token) = (
+        created["id"].as_str().unwrap(),
+        created["pollToken"].as_str().unwrap(),
+    );
+    let waiting = spawn_poll(&app, id, token);
+    until_waiting(&app, 1.0).await;
+    let stopping = Instant::now();
+    app.stop().await;
+    let (answer, _) = waiting.await.unwrap();
+    assert_eq!(answer["data"]["status"], "pending", "{answer}");
+    // Well inside the poll's 25 s wait and the 15 s drain limit.
+    let took = stopping.elapsed();
+    assert!(took < Duration::from_secs(10), "{took:?}");
+}
