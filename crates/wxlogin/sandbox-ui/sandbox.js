@@ -63,7 +63,8 @@
     li.dataset.path = path;
     li.innerHTML = '<div class="log__line"><span class="log__who"></span><span class="log__req"></span>'
       + '<span class="log__status">…</span></div><pre class="log__body"></pre><pre class="log__answer"></pre>';
-    li.querySelector('.log__who').textContent = kind === 'device' ? `设备 ${label || ''}` : 'wx.request';
+    const who = { device: `设备 ${label || ''}`, web: `网页 ${label || 'fetch'}` };
+    li.querySelector('.log__who').textContent = who[kind] || 'wx.request';
     li.querySelector('.log__req').textContent = `${method} ${path}`;
     li.querySelector('.log__body').textContent = body === undefined ? '' : redact(body);
     $('#log').prepend(li);
@@ -112,7 +113,7 @@
     document.querySelectorAll('[data-screen]').forEach((el) => {
       el.hidden = el.dataset.screen !== name;
     });
-    $('#nav-title').textContent = name === 'index' ? '我的' : '登录';
+    $('#nav-title').textContent = { index: '我的', qr: '确认登录' }[name] || '登录';
   }
 
   function showLogin(when) {
@@ -382,6 +383,9 @@
     setAppState('idle', '已退出，可再次启动');
     renderStored();
   }
+
+  // For web-demo.js (the web page beside the phone) and qr-scan.js (the phone's scan and confirm screen).
+  window.Sandbox = { state, device, log, note, toast, showScreen, showIndex, setAppState, renderStats };
 
   showScreen('idle');
   loadApps().then(loadUsers).then(renderStats);
