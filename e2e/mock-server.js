@@ -8,6 +8,7 @@ const http = require('http');
 const fs = require('fs');
 const path = require('path');
 const crypto = require('crypto');
+const { createQr, qrRoute } = require('./mock-qr');
 
 const REPO = path.resolve(__dirname, '..');
 const UI_DIR = path.join(REPO, 'crates/wxlogin/sandbox-ui');
@@ -32,7 +33,9 @@ function createState() {
     phoneCodes: new Map(), // code → {openid, used}
     tickets: new Map(), // ticket → openid
     sessions: new Map(), // token → openid
+    refreshTokens: new Map(), // refresh token → {openid, token}: the access token it came with
     stats: { tokensIssued: 1, routes: {} },
+    qr: createQr(), // scan-to-log-in (mock-qr.js)
   };
 }
 
@@ -72,10 +75,14 @@ function redeemPhoneCode(state, code, openid) {
   return { phone: state.users.get(openid).phoneNumber };
 }
 
+function accountId(openid) {
+  return `acc_${crypto.createHash('sha256').update(openid).digest('hex').slice(0, 24)}`;
+}
+
 function session(state, openid, withStatus) {
   const token = `mock.${rand(24)}`;
   state.sessions.set(token, openid);
-  const data = { phone: state.accounts.get(openid), openid, token, expiresIn: 2592000 };
+  const data = { phone: state.accounts.get(openid), openid, token, expiresIn: 2592000, accountId: accountId(openid), appid: APPID };
   return withStatus ? Object.assign({ status: 'ok' }, data) : data;
 }
 
@@ -108,6 +115,8 @@ function route(state, req, body) {
       codes.set(code, { openid: body.openid, used: false });
       return [200, { code, expiresIn: 300 }];
     }
+    case 'GET /sandbox/v1/apps':
+      return [200, [{ appid: APPID, bound: true }]];
     case 'GET /sandbox/v1/stats':
       return [200, state.stats];
     case 'POST /api/v1/login': {
@@ -143,15 +152,34 @@ function route(state, req, body) {
       if (!openid) return fail(401, 2006, 'unauthorized', '请先登录');
       const now = new Date().toISOString();
       const { unionid } = state.users.get(openid);
-      return ok({ openid, unionid, phone: mask(state.accounts.get(openid)), createdAt: now, updatedAt: now });
+      return ok({ accountId: accountId(openid), appid: APPID, openid, unionid, phone: mask(state.accounts.get(openid)), createdAt: now, updatedAt: now });
     }
     case 'POST /api/v1/logout': {
       const m = /^Bearer (.+)$/.exec(req.headers.authorization || '');
       if (m) state.sessions.delete(m[1]);
+      for (const [r, v] of state.refreshTokens) if (m && v.token === m[1]) state.refreshTokens.delete(r);
       return ok({});
     }
+    case 'POST /api/v1/refresh': {
+      const r = state.refreshTokens.get(body.refreshToken);
+      if (!r) return fail(401, 2010, 'refresh_invalid', '登录已过期，请重新登录');
+      state.refreshTokens.delete(body.refreshToken);
+      const s = session(state, r.openid, false);
+      const refreshToken = `wxr_mock${rand(16)}`;
+      state.refreshTokens.set(refreshToken, { openid: r.openid, token: s.token });
+      return ok(Object.assign(s, { refreshToken, refreshExpiresIn: 2592000 }));
+    }
     default:
-      return null;
+      return qrRoute(state.qr, req, body, {
+        appid: APPID,
+        openidOf: (r) => bearer(state, r),
+        session: (openid) => {
+          const s = session(state, openid, false);
+          const refreshToken = `wxr_mock${rand(16)}`;
+          state.refreshTokens.set(refreshToken, { openid, token: s.token });
+          return Object.assign(s, { phone: mask(state.accounts.get(openid)), refreshToken, refreshExpiresIn: 2592000 });
+        },
+      });
   }
 }
 
@@ -174,7 +202,18 @@ function start(port = 0, host = '127.0.0.1') {
   const server = http.createServer((req, res) => {
     let raw = '';
     req.on('data', (c) => { raw += c; });
-    req.on('end', () => {
+    // CORS for any origin (the service allows only its cors_origins).
+    if (req.headers.origin) {
+      res.setHeader('access-control-allow-origin', req.headers.origin);
+      res.setHeader('access-control-allow-headers', 'authorization, content-type, x-wx-appid');
+      res.setHeader('access-control-allow-methods', 'GET, POST, OPTIONS');
+    }
+    if (req.method === 'OPTIONS') {
+      res.writeHead(204);
+      res.end();
+      return;
+    }
+    req.on('end', async () => {
       let body = {};
       try {
         body = raw ? JSON.parse(raw) : {};
@@ -183,7 +222,7 @@ function start(port = 0, host = '127.0.0.1') {
         res.end(JSON.stringify({ code: 1001, msg: '请求格式错误', error: 'invalid_json' }));
         return;
       }
-      const answer = route(state, req, body);
+      const answer = await route(state, req, body);
       if (answer) {
         res.writeHead(answer[0], { 'content-type': 'application/json' });
         res.end(JSON.stringify(answer[1]));
@@ -196,7 +235,8 @@ function start(port = 0, host = '127.0.0.1') {
   return new Promise((resolve) => {
     server.listen(port, host, () => {
       const url = `http://${host}:${server.address().port}`;
-      resolve({ url, close: () => new Promise((r) => server.close(r)) });
+      // closeAllConnections: a long poll held open would otherwise keep the server up for its 25 s.
+      resolve({ url, close: () => new Promise((r) => { server.close(r); server.closeAllConnections(); }) });
     });
   });
 }
