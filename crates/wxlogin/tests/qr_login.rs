@@ -108,15 +108,7 @@ async fn until_waiting(app: &TestApp, count: f64) {
             .text()
             .await
             .unwrap();
-        let waiting = metrics
-            .lines()
-            .find_map(|l| {
-                l.strip_prefix("wxlogin_qr_polls_waiting ")?
-                    .trim()
-                    .parse()
-                    .ok()
-            })
-            .unwrap_or(0.0);
+        let waiting = common::metric_value(&metrics, "wxlogin_qr_polls_waiting");
         if waiting >= count {
             return;
         }

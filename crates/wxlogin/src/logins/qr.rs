@@ -156,19 +156,19 @@ impl Logins {
         let Some(status) = status else {
             return Ok(QrState::Expired);
         };
-        if status == QrStatus::Confirmed {
-            return self.collect(row, now).await;
-        }
+        let state = match status {
+            QrStatus::Pending => QrState::Pending,
+            QrStatus::Scanned => QrState::Scanned,
+            QrStatus::Denied => QrState::Denied,
+            // Collecting the tokens records what was reported in the same write.
+            QrStatus::Confirmed => return self.collect(row, now).await,
+        };
         if status != row.reported {
             self.store
                 .change_qr_login(&row.id, QrChange::Reported(status), now)
                 .await?;
         }
-        Ok(match status {
-            QrStatus::Pending => QrState::Pending,
-            QrStatus::Scanned => QrState::Scanned,
-            QrStatus::Denied | QrStatus::Confirmed => QrState::Denied,
-        })
+        Ok(state)
     }
 
     /// Step 5: the web's session, once.

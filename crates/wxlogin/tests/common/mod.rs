@@ -160,6 +160,19 @@ pub fn assert_error(answer: &(u16, Value), status: u16, error: &str) {
     assert_eq!(body["error"], error, "{body}");
 }
 
+/// One unlabelled metric's value in a Prometheus text answer (`/metrics`), 0 when absent.
+pub fn metric_value(text: &str, name: &str) -> f64 {
+    text.lines()
+        .find_map(|line| {
+            line.strip_prefix(name)?
+                .strip_prefix(' ')?
+                .trim()
+                .parse()
+                .ok()
+        })
+        .unwrap_or(0.0)
+}
+
 /// A port that was free a moment ago (for a child process that binds it itself).
 pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")

@@ -171,9 +171,7 @@ impl PgCluster {
             .text()
             .await
             .unwrap();
-        text.lines()
-            .find_map(|line| line.strip_prefix(name)?.trim().parse().ok())
-            .unwrap_or(0.0)
+        super::metric_value(&text, name)
     }
 
     /// Database connections the cluster's instances hold open.
