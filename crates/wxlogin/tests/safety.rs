@@ -86,17 +86,19 @@ async fn sandbox_mode_is_never_reached_by_accident() {
     );
 
     // --sandbox asks for it explicitly, on any address, with a warning.
-    let port = common::free_port();
-    let listen = format!("0.0.0.0:{port}");
-    let mut child = common::serve_command(
-        &["--sandbox", "--listen", &listen, "--data-dir", dir_arg],
+    let (mut child, port) = common::serve_on_free_port(
+        |port| {
+            let listen = format!("0.0.0.0:{port}");
+            ["--sandbox", "--listen", &listen, "--data-dir", dir_arg]
+                .map(String::from)
+                .to_vec()
+        },
         &[],
         "warn",
+        |port| format!("http://127.0.0.1:{port}/healthz"),
     )
-    .spawn()
-    .unwrap();
+    .await;
     let http = reqwest::Client::new();
-    common::wait_up(&http, &format!("http://127.0.0.1:{port}/healthz")).await;
     let stats = http
         .get(format!("http://127.0.0.1:{port}/sandbox/v1/stats"))
         .send()

@@ -202,6 +202,58 @@ pub fn serve_command(args: &[&str], env: &[(&str, &str)], log: &str) -> tokio::p
     command
 }
 
+/// Starts `serve_command(args(port))` on a port that was free a moment ago and waits until `url(port)` answers. The
+/// port can be taken by another test between the check and the child's bind (tests run in parallel); then the child
+/// exits saying so and another port is tried. Any other exit fails the test with the child's own output.
+pub async fn serve_on_free_port(
+    args: impl Fn(u16) -> Vec<String>,
+    env: &[(&str, &str)],
+    log: &str,
+    url: impl Fn(u16) -> String,
+) -> (tokio::process::Child, u16) {
+    let http = reqwest::Client::new();
+    for _ in 0..5 {
+        let port = free_port();
+        let args = args(port);
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let mut child = serve_command(&args, env, log).spawn().unwrap();
+        match wait_child_up(&http, &mut child, &url(port)).await {
+            Ok(()) => return (child, port),
+            Err(output) if output.contains("Address already in use") => continue,
+            Err(output) => panic!("wxlogin {args:?} exited before it answered: {output}"),
+        }
+    }
+    panic!("no free port after 5 tries")
+}
+
+/// Waits until `url` answers, or until `child` exits: then answers its output (stdout and stderr, when piped).
+pub async fn wait_child_up(
+    http: &reqwest::Client,
+    child: &mut tokio::process::Child,
+    url: &str,
+) -> Result<(), String> {
+    let started = std::time::Instant::now();
+    while http.get(url).send().await.is_err() {
+        if child.try_wait().unwrap().is_some() {
+            let mut output = String::new();
+            use tokio::io::AsyncReadExt;
+            if let Some(mut out) = child.stdout.take() {
+                out.read_to_string(&mut output).await.unwrap();
+            }
+            if let Some(mut err) = child.stderr.take() {
+                err.read_to_string(&mut output).await.unwrap();
+            }
+            return Err(output);
+        }
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(30),
+            "{url} did not come up"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    Ok(())
+}
+
 pub async fn wait_up(http: &reqwest::Client, url: &str) {
     let started = std::time::Instant::now();
     while http.get(url).send().await.is_err() {
