@@ -50,6 +50,16 @@ pub enum ApiError {
     QrLoginUsed,
     /// Confirm or deny before this user scanned the code.
     QrLoginNotScanned,
+    /// `/wechat/push/{appid}` for an app without `push_token`.
+    PushNotConfigured,
+    /// A push whose signature or msg_signature is missing or wrong.
+    PushSignatureInvalid,
+    /// A signed push that cannot be read: bad ciphertext, another appid inside, not the JSON or XML of an event.
+    PushMalformed,
+    /// A push signed more than [`crate::logins::privacy::PUSH_WINDOW`] away from now.
+    PushStale,
+    /// The very same delivery (signature, timestamp, nonce) again.
+    PushReplayed,
     UserBlocked,
     /// Too many requests (our limits, or WeChat's 45011); `Retry-After` says when one would pass.
     RateLimited {
@@ -243,6 +253,41 @@ impl ApiError {
                 error: "qr_login_not_scanned",
                 msg: "请先扫码",
                 when: "confirm or deny before this WeChat user's scan (POST /api/v1/qr-login/{id}/scan)",
+            },
+            Self::PushNotConfigured => Row {
+                status: S::NOT_FOUND,
+                code: 4001,
+                error: "push_not_configured",
+                msg: "该小程序未配置消息推送",
+                when: "`/wechat/push/{appid}` of an app this service does not serve, or one without `push_token`",
+            },
+            Self::PushSignatureInvalid => Row {
+                status: S::UNAUTHORIZED,
+                code: 4002,
+                error: "push_signature_invalid",
+                msg: "消息推送签名错误",
+                when: "a WeChat push (or URL check) whose `signature`, or in safe mode `msg_signature`, is missing or not made with this app's `push_token`; nothing changed",
+            },
+            Self::PushMalformed => Row {
+                status: S::BAD_REQUEST,
+                code: 4003,
+                error: "push_malformed",
+                msg: "消息推送内容无法解析",
+                when: "a signed push whose ciphertext does not decrypt with `push_aes_key`, names another appid inside, or is not the JSON or XML of an event; nothing changed",
+            },
+            Self::PushStale => Row {
+                status: S::UNAUTHORIZED,
+                code: 4004,
+                error: "push_stale",
+                msg: "消息推送已过期",
+                when: "a push whose `timestamp` is more than 5 minutes from the service's clock (an old delivery replayed); nothing changed",
+            },
+            Self::PushReplayed => Row {
+                status: S::CONFLICT,
+                code: 4005,
+                error: "push_replayed",
+                msg: "消息推送重复",
+                when: "the same delivery (signature, timestamp and nonce) a second time; the first was handled, nothing changed",
             },
             Self::UserBlocked => Row {
                 status: S::FORBIDDEN,

@@ -9,6 +9,7 @@ pub mod error;
 mod login;
 mod oauth;
 pub mod openapi;
+pub mod privacy;
 mod qr;
 
 use axum::Router;
@@ -32,7 +33,8 @@ pub fn routes(state: Arc<AppState>) -> Router {
         .routes(routes!(login::get_phone))
         .routes(routes!(login::login))
         .routes(routes!(login::phone))
-        .routes(routes!(account::me))
+        .routes(routes!(account::me, privacy::delete_me))
+        .routes(routes!(privacy::export))
         .routes(routes!(account::logout))
         .routes(routes!(oauth::refresh))
         .routes(routes!(oauth::token))

@@ -18,6 +18,26 @@ pub struct AppSettings {
     pub name: Option<String>,
     /// Where its scan-login codes open (`qr_page`, `qr_env_version`).
     pub qr: QrTarget,
+    /// Its WeChat message push (`push_token`, `push_aes_key`): `None` answers 404 at `/wechat/push/{appid}`.
+    pub push: Option<PushSettings>,
+}
+
+/// An app's message-push settings as configured in WeChat's console: the Token, and the EncodingAESKey for safe
+/// mode. Both are secrets (a Token lets anyone sign pushes).
+#[derive(Clone)]
+pub struct PushSettings {
+    pub token: String,
+    pub aes_key: Option<String>,
+}
+
+/// The values never print.
+impl std::fmt::Debug for PushSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PushSettings")
+            .field("token", &"[redacted]")
+            .field("aes_key", &self.aes_key.as_ref().map(|_| "[redacted]"))
+            .finish()
+    }
 }
 
 /// How WeChat users of several apps become accounts (`[accounts]`).
@@ -76,6 +96,10 @@ pub(super) struct AppEntry {
     name: Option<String>,
     qr_page: Option<String>,
     qr_env_version: Option<String>,
+    push_token: Option<String>,
+    push_token_env: Option<String>,
+    push_aes_key: Option<String>,
+    push_aes_key_env: Option<String>,
 }
 
 /// The apps to serve: `[[apps]]`, or the one app of `WX_APPID`/`WX_SECRET` (or the file's `appid`/`secret`), or
@@ -116,6 +140,12 @@ pub(super) fn resolve(
             secret: weixin::AppSecret::new(secret.trim()),
             name: None,
             qr: qr.clone(),
+            push: push(
+                "WX_PUSH_TOKEN",
+                present("WX_PUSH_TOKEN", env("WX_PUSH_TOKEN"))?,
+                "WX_PUSH_AES_KEY",
+                present("WX_PUSH_AES_KEY", env("WX_PUSH_AES_KEY"))?,
+            )?,
         }],
         (None, None) => Vec::new(),
         (Some(_), None) => {
@@ -174,11 +204,24 @@ fn listed(
                     .unwrap_or(default_qr.env_version.as_str()),
             )?,
         };
+        let optional = |value: &Option<String>, value_env: &Option<String>, key: &str| match (
+            value, value_env,
+        ) {
+            (None, None) => Ok(None),
+            _ => secret_from(&format!("{what}: {key}"), value, value_env, env).map(Some),
+        };
+        let push = push(
+            &format!("{what}: push_token"),
+            optional(&entry.push_token, &entry.push_token_env, "push_token")?,
+            &format!("{what}: push_aes_key"),
+            optional(&entry.push_aes_key, &entry.push_aes_key_env, "push_aes_key")?,
+        )?;
         apps.push(AppSettings {
             appid,
             secret,
             name,
             qr,
+            push,
         });
     }
     Ok(apps)
@@ -217,6 +260,40 @@ pub(super) fn secret_from(
                 ))),
                 Some(value) => Ok(value.trim().to_owned()),
             }
+        }
+    }
+}
+
+/// An app's push settings from its token and key (each named by `*_name` in errors), checked against WeChat's
+/// shapes: a Token of 3–32 letters and digits, an EncodingAESKey of 43. A key without a token is an error.
+fn push(
+    token_name: &str,
+    token: Option<String>,
+    key_name: &str,
+    key: Option<String>,
+) -> Result<Option<PushSettings>, ConfigError> {
+    let alnum = |text: &str| text.bytes().all(|b| b.is_ascii_alphanumeric());
+    match (token, key) {
+        (None, None) => Ok(None),
+        (None, Some(_)) => Err(ConfigError(format!(
+            "{key_name} is set but {token_name} is not: safe mode needs both"
+        ))),
+        (Some(token), key) => {
+            let token = token.trim().to_owned();
+            if !(3..=32).contains(&token.len()) || !alnum(&token) {
+                return Err(ConfigError(format!(
+                    "{token_name} must be 3 to 32 letters and digits, as WeChat's console takes it"
+                )));
+            }
+            let aes_key = match key.map(|k| k.trim().to_owned()) {
+                Some(k) if k.len() != 43 || !alnum(&k) => {
+                    return Err(ConfigError(format!(
+                        "{key_name} must be the 43 letters and digits of the EncodingAESKey"
+                    )));
+                }
+                other => other,
+            };
+            Ok(Some(PushSettings { token, aes_key }))
         }
     }
 }

@@ -15,7 +15,7 @@ mod tests;
 mod tokens;
 mod web;
 
-pub use apps::{AccountArgs, AccountPolicy, AppSettings, PhoneConflict};
+pub use apps::{AccountArgs, AccountPolicy, AppSettings, PhoneConflict, PushSettings};
 pub use tokens::{ClientCredentials, TokenArgs, TokenSettings};
 pub use web::{WebArgs, WebSettings};
 

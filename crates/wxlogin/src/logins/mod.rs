@@ -11,6 +11,7 @@ pub mod apps;
 pub mod clock;
 mod land;
 pub mod link;
+pub mod privacy;
 pub mod qr;
 mod sessions;
 pub mod wake;

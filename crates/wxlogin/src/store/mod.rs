@@ -17,6 +17,7 @@
 
 mod error;
 mod postgres;
+mod privacy;
 mod qr;
 mod queries;
 mod rows;
@@ -29,6 +30,7 @@ use std::sync::Arc;
 
 pub use error::StoreError;
 pub use postgres::{PgStore, open_pg_with_schema};
+pub use privacy::{ScanSummary, SessionSummary};
 pub use qr::{NewQrLogin, QrChange, QrLoginRecord, QrStatus, Scanner, WebClient};
 pub use sqlite::SqliteStore;
 pub use tokens::{Refresh, Rotation, RotationOutcome, SigningKeyRecord};
@@ -151,6 +153,14 @@ pub enum AuditEvent {
     IdentityLinked,
     PhoneMoved,
     AccountsMerged,
+    /// The account and everything of it were deleted (`reason`: `user`, `operator` or `wechat_cancellation`).
+    AccountDeleted,
+    /// One identity was deleted (`reason`: `wechat_cancellation`); its account lives on with its others.
+    IdentityDeleted,
+    /// The phone was deleted and the sessions ended (`reason`: `wechat_revoke`).
+    PhoneRevoked,
+    /// Every session was ended by an operator (`wxlogin sessions revoke`).
+    SessionsRevoked,
 }
 
 /// A login ticket to create (an unknown user between silent login and the phone step).
@@ -240,6 +250,23 @@ pub enum Step {
         refresh: Option<Refresh>,
     },
     Audit(AuditRecord),
+    /// Ends every session of an account.
+    EndSessions {
+        account: AccountId,
+    },
+    /// Deletes an account's phone and ends its sessions.
+    RemovePhone {
+        account: AccountId,
+    },
+    /// Deletes an identity with its sessions, login tickets and scan logins (it must exist).
+    DeleteIdentity {
+        id: IdentityId,
+    },
+    /// Deletes an account and everything of its identities; it must exist and have `identities` identities.
+    DeleteAccount {
+        account: AccountId,
+        identities: usize,
+    },
     /// Marks a confirmed scan login's tokens collected (its `expires_at` must be after `collectable_after`); already
     /// collected, or not collectable → [`StoreError::QrCollected`].
     ClaimQrLogin {
@@ -379,6 +406,24 @@ pub trait Store: Send + Sync + 'static {
 
     /// The audit events naming an account (as `account_id` or `other_account`), oldest first.
     async fn audit(&self, id: &AccountId) -> Result<Vec<AuditRecord>, StoreError>;
+
+    /// The account holding the phone with this lookup hash.
+    async fn account_by_phone(&self, hash: &[u8]) -> Result<Option<AccountRecord>, StoreError>;
+
+    /// Every session of an account (expired ones too, until purged), oldest first.
+    async fn sessions_of(&self, id: &AccountId) -> Result<Vec<SessionSummary>, StoreError>;
+
+    /// The scan logins the account's identities scanned (until purged), oldest first.
+    async fn scans_of(&self, id: &AccountId) -> Result<Vec<ScanSummary>, StoreError>;
+
+    /// The audit events about one identity (its keyed hash), also after it was deleted, oldest first.
+    async fn audit_by_subject(&self, subject: &[u8]) -> Result<Vec<AuditRecord>, StoreError>;
+
+    /// Remembers a WeChat push delivery until `expires_at`; false if it was seen already (a replay).
+    async fn note_push(&self, digest: &[u8; 32], expires_at: UnixTime) -> Result<bool, StoreError>;
+
+    /// Forgets a push delivery noted by [`Store::note_push`] (acting on it failed: WeChat will retry it).
+    async fn forget_push(&self, digest: &[u8; 32]) -> Result<(), StoreError>;
 
     async fn create_ticket(&self, ticket: NewTicket) -> Result<(), StoreError>;
 

@@ -310,6 +310,7 @@ pub(super) fn purge(now: UnixTime) -> Vec<Statement> {
         "DELETE FROM sessions WHERE expires_at <= $1",
         "DELETE FROM login_tickets WHERE expires_at <= $1",
         "DELETE FROM refresh_spent WHERE expires_at <= $1",
+        "DELETE FROM wechat_pushes WHERE expires_at <= $1",
         // Kept 10 minutes past expiry, so a late poll reads `expired` rather than an unknown id.
         "DELETE FROM qr_logins WHERE expires_at <= $1 - 600",
     ]

@@ -13,6 +13,7 @@ use super::{
     StoreError, StoredPhone, TicketReservation, UnixTime,
 };
 use super::{Announcements, NewQrLogin, QrChange, QrLoginRecord, qr};
+use super::{ScanSummary, SessionSummary, privacy};
 use sqlx::postgres::PgRow;
 use sqlx::sqlite::SqliteRow;
 
@@ -168,6 +169,44 @@ impl<B: Backend> Store for SqlStore<B> {
             .into_iter()
             .map(AuditRecord::try_from)
             .collect()
+    }
+
+    async fn account_by_phone(&self, hash: &[u8]) -> Result<Option<AccountRecord>, StoreError> {
+        self.one::<AccountRow, _>(privacy::account_by_phone(hash))
+            .await
+    }
+
+    async fn sessions_of(&self, id: &AccountId) -> Result<Vec<SessionSummary>, StoreError> {
+        self.all::<SessionSummary, _>(privacy::sessions_of(id))
+            .await
+    }
+
+    async fn scans_of(&self, id: &AccountId) -> Result<Vec<ScanSummary>, StoreError> {
+        self.all::<ScanSummary, _>(privacy::scans_of(id)).await
+    }
+
+    async fn audit_by_subject(&self, subject: &[u8]) -> Result<Vec<AuditRecord>, StoreError> {
+        self.db
+            .read_all::<AuditRow>(privacy::audit_by_subject(subject))
+            .await?
+            .into_iter()
+            .map(AuditRecord::try_from)
+            .collect()
+    }
+
+    async fn note_push(&self, digest: &[u8; 32], expires_at: UnixTime) -> Result<bool, StoreError> {
+        let inserted = self
+            .db
+            .write(vec![privacy::note_push(digest, expires_at)])
+            .await?;
+        Ok(inserted.iter().sum::<u64>() > 0)
+    }
+
+    async fn forget_push(&self, digest: &[u8; 32]) -> Result<(), StoreError> {
+        self.db
+            .write(vec![privacy::forget_push(digest)])
+            .await
+            .map(drop)
     }
 
     async fn create_ticket(&self, ticket: NewTicket) -> Result<(), StoreError> {

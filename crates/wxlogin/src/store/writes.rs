@@ -108,6 +108,13 @@ fn step_statements(step: &Step, now: UnixTime, dialect: Dialect, out: &mut Vec<S
             query: super::qr::claim(id, now, *collectable_after),
             expect: Expect::OneElseQrCollected,
         }),
+        Step::EndSessions { account } => super::privacy::end_sessions(account, out),
+        Step::RemovePhone { account } => super::privacy::remove_phone(account, now, out),
+        Step::DeleteIdentity { id } => super::privacy::delete_identity(*id, out),
+        Step::DeleteAccount {
+            account,
+            identities,
+        } => super::privacy::delete_account(account, *identities, now, out),
         Step::Audit(record) => out.push(any(query(
             "INSERT INTO audit_log (at, event, account_id, other_account, appid, subject, reason) \
              VALUES ($1, $2, $3, $4, $5, $6, $7)",

@@ -4,6 +4,7 @@
 #![allow(dead_code)]
 
 pub mod pg_cluster;
+pub mod product;
 
 use serde_json::{Value, json};
 use std::path::PathBuf;
