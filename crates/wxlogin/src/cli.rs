@@ -1,4 +1,5 @@
-//! The command line: `wxlogin serve`, `wxlogin sim` and `wxlogin keys`.
+//! The command line: `wxlogin serve`, `wxlogin sim`, `wxlogin keys`, and the operator's `users`, `sessions` and
+//! `audit` (in `admin.rs`).
 
 use crate::config::{ServeArgs, Settings};
 use clap::{Parser, Subcommand};
@@ -28,6 +29,18 @@ pub enum Command {
         #[command(subcommand)]
         action: KeysAction,
     },
+    /// Find, show or delete a person's account (by --account, --openid or --phone). Takes the service's settings.
+    Users {
+        #[command(subcommand)]
+        action: crate::admin::UsersAction,
+    },
+    /// End a person's sessions at once. Takes the service's settings.
+    Sessions {
+        #[command(subcommand)]
+        action: crate::admin::SessionsAction,
+    },
+    /// The audit log of a person's account (by --account, --openid or --phone; no phone or openid is in it).
+    Audit(crate::admin::Target),
 }
 
 #[allow(clippy::large_enum_variant)]
@@ -135,7 +148,7 @@ pub struct Failure {
 }
 
 impl Failure {
-    fn other(err: impl std::fmt::Display) -> Self {
+    pub(crate) fn other(err: impl std::fmt::Display) -> Self {
         Self {
             message: err.to_string(),
             exit_code: 1,
@@ -227,6 +240,9 @@ pub async fn run(cli: Cli) -> Result<(), Failure> {
             running.wait().await.map_err(Failure::other)
         }
         Command::Keys { action } => keys(action).await,
+        Command::Users { action } => crate::admin::users(action).await,
+        Command::Sessions { action } => crate::admin::sessions(action).await,
+        Command::Audit(target) => crate::admin::audit(target).await,
         Command::Sim(args) => {
             crate::telemetry::init(false);
             let generated = args.apps.is_empty() && args.unbound_apps.is_empty();

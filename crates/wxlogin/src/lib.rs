@@ -4,6 +4,7 @@
 //! in process: [`app::start`] turns [`config::Settings`] into a listening server.
 
 pub mod access;
+pub mod admin;
 pub mod api;
 pub mod app;
 pub mod cli;

@@ -87,6 +87,19 @@ pub fn load_or_create_config(path: &Path) -> std::io::Result<wxsim::SimConfig> {
     Ok(config)
 }
 
+/// The appids of the sandbox stored at `path`, if there is one (nothing is created).
+pub fn appids(path: &Path) -> Vec<String> {
+    let Ok(text) = std::fs::read_to_string(path) else {
+        return Vec::new();
+    };
+    let Ok(stored) = serde_json::from_str::<StoredApp>(&text) else {
+        return Vec::new();
+    };
+    std::iter::once(stored.appid)
+        .chain(stored.more_apps.into_iter().map(|a| a.appid))
+        .collect()
+}
+
 /// The `/sandbox` routes.
 pub fn routes(sim: &wxsim::Simulator) -> Router {
     Router::new()

@@ -7,12 +7,14 @@
 //! forward auth and introspection on this instance forget every live session at once (other instances within
 //! [`super::LIVE_FOR`]); our own routes ask the database every time, so the tokens stop working at once.
 
+use super::clock::Clock;
 use super::sessions::Authenticated;
 use super::{IdentityRecord, Logins, Me};
 use crate::api::error::ApiError;
+use crate::phone_crypto::PhoneCipher;
 use crate::store::{
     AccountId, AccountRecord, AuditEvent, AuditRecord, Plan, ScanSummary, SessionSummary, Step,
-    StoreError, UnixTime,
+    Store, StoreError, UnixTime,
 };
 
 /// How far a push's `timestamp` may be from our clock. WeChat retries a delivery for about 15 s; an older one is
@@ -89,22 +91,83 @@ impl Logins {
 
     /// `DELETE /api/v1/me`: the caller's account and everything of it.
     pub async fn delete_me(&self, auth: &Authenticated) -> Result<(), ApiError> {
-        match self
+        let deleted = self
+            .records()
             .delete_account(&auth.session.account.id, Requester::User)
-            .await?
-        {
-            true => Ok(()),
-            // Deleted by another request since this one was authenticated: the session is gone with it.
-            false => Err(ApiError::Unauthorized),
+            .await?;
+        self.forget_live();
+        // Not there: deleted by another request since this one was authenticated, with the session.
+        deleted.then_some(()).ok_or(ApiError::Unauthorized)
+    }
+
+    /// The records of people, for the deletions below (and `wxlogin users|sessions`, which have no WeChat).
+    pub fn records(&self) -> Records<'_> {
+        Records {
+            store: self.store.as_ref(),
+            cipher: &self.cipher,
+            clock: self.clock.as_ref(),
         }
     }
 
+    /// Forward auth and introspection on this instance must not answer from memory for a session that was just
+    /// ended (a short cache: dropping all of it costs one database read each).
+    fn forget_live(&self) {
+        self.live.invalidate_all();
+    }
+
+    /// A signed push for `app`: refused when stale or seen before (nothing changes), otherwise acted on. A
+    /// delivery is remembered before it is acted on, so a replay racing it is refused too; if acting fails it is
+    /// forgotten again, so WeChat's retry of it is not mistaken for a replay.
+    pub async fn wechat_push(
+        &self,
+        appid: &str,
+        delivery: Delivery,
+        event: WechatEvent,
+    ) -> Result<Handled, ApiError> {
+        let now = self.clock.now();
+        let window = PUSH_WINDOW.as_secs() as i64;
+        if (now - delivery.timestamp).abs() > window {
+            return Err(ApiError::PushStale);
+        }
+        if !self
+            .store
+            .note_push(&delivery.digest, delivery.timestamp + window)
+            .await?
+        {
+            return Err(ApiError::PushReplayed);
+        }
+        let records = self.records();
+        let acted = match &event {
+            WechatEvent::PhoneRevoked { openid } => records.revoked_phone(appid, openid).await,
+            WechatEvent::Cancelled { openid } => records.cancelled(appid, openid).await,
+            WechatEvent::OtherRevoked { .. } | WechatEvent::Other => Ok(Handled::Nothing),
+        };
+        if matches!(acted, Ok(Handled::Deleted)) {
+            self.forget_live();
+        }
+        if acted.is_err()
+            && let Err(e) = self.store.forget_push(&delivery.digest).await
+        {
+            tracing::warn!(error = %e, "a failed push stays remembered: WeChat's retry of it will be refused");
+        }
+        Ok(acted?)
+    }
+}
+
+/// The records of people: what deletes them, on a store, the data key's keyed hashes and a clock.
+pub struct Records<'a> {
+    pub store: &'a dyn Store,
+    pub cipher: &'a PhoneCipher,
+    pub clock: &'a dyn Clock,
+}
+
+impl Records<'_> {
     /// Deletes an account and everything of its identities; false if there is no such account.
     pub async fn delete_account(
         &self,
         id: &AccountId,
         requester: Requester,
-    ) -> Result<bool, ApiError> {
+    ) -> Result<bool, StoreError> {
         self.decide_and_apply(|now| async move {
             let Some(account) = self.store.account(id).await? else {
                 return Ok(None);
@@ -130,7 +193,7 @@ impl Logins {
     }
 
     /// Ends every session of an account (`wxlogin sessions revoke`); false if there is no such account.
-    pub async fn end_sessions(&self, id: &AccountId) -> Result<bool, ApiError> {
+    pub async fn end_sessions(&self, id: &AccountId) -> Result<bool, StoreError> {
         self.decide_and_apply(|now| async move {
             let Some(account) = self.store.account(id).await? else {
                 return Ok(None);
@@ -151,47 +214,9 @@ impl Logins {
         .await
     }
 
-    /// A signed push for `app`: refused when stale or seen before (nothing changes), otherwise acted on. A
-    /// delivery is remembered before it is acted on, so a replay racing it is refused too; if acting fails it is
-    /// forgotten again, so WeChat's retry of it is not mistaken for a replay.
-    pub async fn wechat_push(
-        &self,
-        appid: &str,
-        delivery: Delivery,
-        event: WechatEvent,
-    ) -> Result<Handled, ApiError> {
-        let now = self.clock.now();
-        let window = PUSH_WINDOW.as_secs() as i64;
-        if (now - delivery.timestamp).abs() > window {
-            return Err(ApiError::PushStale);
-        }
-        if !self
-            .store
-            .note_push(&delivery.digest, delivery.timestamp + window)
-            .await?
-        {
-            return Err(ApiError::PushReplayed);
-        }
-        let acted = match &event {
-            WechatEvent::PhoneRevoked { openid } => self.wechat_revoked_phone(appid, openid).await,
-            WechatEvent::Cancelled { openid } => self.wechat_cancelled(appid, openid).await,
-            WechatEvent::OtherRevoked { .. } | WechatEvent::Other => Ok(Handled::Nothing),
-        };
-        if acted.is_err()
-            && let Err(e) = self.store.forget_push(&delivery.digest).await
-        {
-            tracing::warn!(error = %e, "a failed push stays remembered: WeChat's retry of it will be refused");
-        }
-        acted
-    }
-
     /// WeChat says this user withdrew the phone number (`RevokeInfo` 8): the account's phone is deleted and its
     /// sessions end, so the next login asks for the phone again.
-    pub async fn wechat_revoked_phone(
-        &self,
-        appid: &str,
-        openid: &str,
-    ) -> Result<Handled, ApiError> {
+    pub async fn revoked_phone(&self, appid: &str, openid: &str) -> Result<Handled, StoreError> {
         let done = self
             .decide_and_apply(|now| async move {
                 let Some(found) = self.store.identity(appid, openid).await? else {
@@ -221,7 +246,7 @@ impl Logins {
 
     /// WeChat says this user closed their WeChat account: the identity is deleted, and the account with it when
     /// it has no other. The account's phone goes too when this identity verified it (it is sealed to it).
-    pub async fn wechat_cancelled(&self, appid: &str, openid: &str) -> Result<Handled, ApiError> {
+    pub async fn cancelled(&self, appid: &str, openid: &str) -> Result<Handled, StoreError> {
         let requester = Requester::WechatCancellation;
         let done = self
             .decide_and_apply(|now| async move {
@@ -272,7 +297,7 @@ impl Logins {
 
     /// Reads, decides (`decide` answers the steps, or `None`: nothing to do) and writes in one transaction;
     /// decided again on a conflict. True when something was written.
-    async fn decide_and_apply<'a, F, Fut>(&'a self, decide: F) -> Result<bool, ApiError>
+    async fn decide_and_apply<'a, F, Fut>(&'a self, decide: F) -> Result<bool, StoreError>
     where
         F: Fn(UnixTime) -> Fut,
         Fut: std::future::Future<Output = Result<Option<Vec<Step>>, StoreError>> + 'a,
@@ -283,22 +308,17 @@ impl Logins {
                 return Ok(false);
             };
             match self.store.apply(Plan { now, steps }).await {
-                Ok(()) => {
-                    // Forward auth and introspection on this instance must not answer from memory for a session
-                    // that was just ended (a short cache: dropping all of it costs one database read each).
-                    self.live.invalidate_all();
-                    return Ok(true);
-                }
+                Ok(()) => return Ok(true),
                 Err(StoreError::Conflict) if attempt < ATTEMPTS => {
                     tracing::debug!(
                         attempt,
                         "a login changed the account meanwhile; deciding again"
                     );
                 }
-                Err(other) => return Err(other.into()),
+                Err(other) => return Err(other),
             }
         }
-        Err(StoreError::Conflict.into())
+        Err(StoreError::Conflict)
     }
 
     /// An audit event about `account` (and one of its identities, by keyed hash only).

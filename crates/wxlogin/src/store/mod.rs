@@ -410,6 +410,9 @@ pub trait Store: Send + Sync + 'static {
     /// The account holding the phone with this lookup hash.
     async fn account_by_phone(&self, hash: &[u8]) -> Result<Option<AccountRecord>, StoreError>;
 
+    /// The identities with this openid in any app, with their accounts.
+    async fn identities_by_openid(&self, openid: &str) -> Result<Vec<SessionRecord>, StoreError>;
+
     /// Every session of an account (expired ones too, until purged), oldest first.
     async fn sessions_of(&self, id: &AccountId) -> Result<Vec<SessionSummary>, StoreError>;
 

@@ -65,6 +65,17 @@ pub(super) fn account_by_phone(hash: &[u8]) -> Query {
     )
 }
 
+/// The identities with this openid, whatever their app (openids are per app, so at most one in practice), with
+/// their accounts (the columns of `queries::identity`).
+pub(super) fn identities_by_openid(openid: &str) -> Query {
+    query(
+        "SELECT a.id, a.unionid, a.phone_enc, a.phone_hash, a.phone_appid, a.phone_openid, a.created_at, a.updated_at, \
+             i.id AS identity_id, i.appid, i.openid, i.created_at AS identity_created_at, i.updated_at AS identity_updated_at \
+         FROM identities i JOIN accounts a ON a.id = i.account_id WHERE i.openid = $1 ORDER BY i.id",
+        vec![text(openid)],
+    )
+}
+
 /// Audit events about one identity (its keyed hash), also after it was deleted.
 pub(super) fn audit_by_subject(subject: &[u8]) -> Query {
     query(

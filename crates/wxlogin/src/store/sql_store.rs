@@ -176,6 +176,11 @@ impl<B: Backend> Store for SqlStore<B> {
             .await
     }
 
+    async fn identities_by_openid(&self, openid: &str) -> Result<Vec<SessionRecord>, StoreError> {
+        self.all::<SessionRow, _>(privacy::identities_by_openid(openid))
+            .await
+    }
+
     async fn sessions_of(&self, id: &AccountId) -> Result<Vec<SessionSummary>, StoreError> {
         self.all::<SessionSummary, _>(privacy::sessions_of(id))
             .await

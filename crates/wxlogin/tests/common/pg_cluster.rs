@@ -45,6 +45,16 @@ pub async fn postgres_available(what: &str) -> bool {
     }
 }
 
+/// A PostgreSQL schema of its own for one test: the database URL that uses it.
+pub async fn fresh_schema(tag: &str) -> String {
+    let schema = format!("{tag}_{:012x}", rand::random::<u64>() >> 16);
+    let mut c = PgConnection::connect(PG).await.unwrap();
+    c.execute(sqlx::AssertSqlSafe(format!("CREATE SCHEMA \"{schema}\"")))
+        .await
+        .unwrap();
+    format!("{PG}?application_name={schema}&options=-c%20search_path%3D{schema}")
+}
+
 impl PgCluster {
     /// `count` instances (rate limits off: the load comes from one address), each with `extra` flags.
     pub async fn start(tag: &str, count: usize, extra: &[&str]) -> Self {

@@ -22,6 +22,9 @@ pub struct Product {
     pub http: reqwest::Client,
     children: Vec<Child>,
     serve: Option<tokio::process::Child>,
+    /// The settings `serve` runs with: its flags (but the listen address) and environment, for the CLI.
+    settings: Vec<String>,
+    env: Vec<(String, String)>,
 }
 
 /// What [`Product::start_with`] varies.
@@ -81,6 +84,8 @@ impl Product {
             http: http.clone(),
             children: vec![sim],
             serve: None,
+            settings: Vec::new(),
+            env: Vec::new(),
         };
         wait_up(&http, &format!("{sim_base}/sandbox/v1/stats")).await;
 
@@ -129,8 +134,37 @@ impl Product {
         )
         .await;
         product.base = format!("http://127.0.0.1:{port}");
+        product.settings = vec![
+            "--config".into(),
+            config.display().to_string(),
+            "--data-dir".into(),
+            data.display().to_string(),
+        ];
+        product.env = env
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
         product.serve = Some(serve);
         product
+    }
+
+    /// `wxlogin ARGS` with the service's own settings (its config file, data dir and environment): exit code,
+    /// stdout, stderr.
+    pub async fn cli(&self, args: &[&str]) -> (i32, String, String) {
+        let output = tokio::process::Command::new(env!("CARGO_BIN_EXE_wxlogin"))
+            .args(args)
+            .args(&self.settings)
+            .env_clear()
+            .env("PATH", std::env::var("PATH").unwrap_or_default())
+            .envs(self.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+            .output()
+            .await
+            .unwrap();
+        (
+            output.status.code().unwrap_or(-1),
+            String::from_utf8_lossy(&output.stdout).into_owned(),
+            String::from_utf8_lossy(&output.stderr).into_owned(),
+        )
     }
 
     pub async fn call(
