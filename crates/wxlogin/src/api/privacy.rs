@@ -120,8 +120,8 @@ pub struct ExportAudit {
     pub appid: Option<String>,
     /// The keyed hash the log names the identity by (hex).
     pub subject: Option<String>,
-    /// `phone_moved`: the account that lost the phone; `accounts_merged`: the account merged away.
-    pub other_account: Option<String>,
+    /// Why (`user`, `operator`, `wechat_revoke`, `phone`, …). The other account of a `phone_moved` or
+    /// `accounts_merged` is someone else's and is left out.
     pub reason: Option<String>,
 }
 
@@ -191,7 +191,6 @@ impl From<AuditRecord> for ExportAudit {
             event: <&'static str>::from(record.event).to_owned(),
             appid: record.appid,
             subject: record.subject.map(hex::encode),
-            other_account: record.other_account.map(|a| a.as_str().to_owned()),
             reason: record.reason,
         }
     }
