@@ -5,7 +5,8 @@
 
 mod common;
 
-use common::product::{A, B, Product, ok, refused};
+use common::pg_cluster::{fresh_schema, postgres_available};
+use common::product::{A, B, Options, Product, ok, refused};
 use serde_json::{Value, json};
 
 const ALICE: &str = "13800138000";
@@ -25,58 +26,12 @@ impl Product {
         (status, response.json().await.unwrap_or(Value::Null))
     }
 
-    /// Where, in every column of every table of the database, `needle` occurs: `table.column` per match.
-    async fn rows_holding(&self, needle: &[u8]) -> Vec<String> {
-        let url = format!(
-            "sqlite://{}?mode=ro",
-            self.data_dir.join("data").join("wxlogin.db").display()
-        );
-        let pool = sqlx::SqlitePool::connect(&url).await.unwrap();
-        let tables: Vec<String> = sqlx::query_scalar(
-            "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'",
-        )
-        .fetch_all(&pool)
-        .await
-        .unwrap();
-        assert!(tables.len() > 5, "{tables:?}");
-        let mut found = Vec::new();
-        for table in tables {
-            let columns: Vec<String> = sqlx::query_scalar("SELECT name FROM pragma_table_info($1)")
-                .bind(&table)
-                .fetch_all(&pool)
-                .await
-                .unwrap();
-            for column in columns {
-                let sql = format!(
-                    "SELECT COUNT(*) FROM \"{table}\" WHERE instr(CAST(\"{column}\" AS BLOB), $1) > 0"
-                );
-                let n: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(sql))
-                    .bind(needle)
-                    .fetch_one(&pool)
-                    .await
-                    .unwrap();
-                if n > 0 {
-                    found.push(format!("{table}.{column}"));
-                }
-            }
-        }
-        pool.close().await;
-        found
-    }
-
     async fn phone_hash_of(&self, account: &Value) -> Vec<u8> {
-        let url = format!(
-            "sqlite://{}?mode=ro",
-            self.data_dir.join("data").join("wxlogin.db").display()
-        );
-        let pool = sqlx::SqlitePool::connect(&url).await.unwrap();
-        let hash: Vec<u8> = sqlx::query_scalar("SELECT phone_hash FROM accounts WHERE id = $1")
-            .bind(account.as_str().unwrap())
-            .fetch_one(&pool)
-            .await
-            .unwrap();
-        pool.close().await;
-        hash
+        self.bytes(&format!(
+            "SELECT phone_hash FROM accounts WHERE id = '{}'",
+            account.as_str().unwrap()
+        ))
+        .await
     }
 }
 
@@ -122,9 +77,7 @@ async fn people(product: &Product) -> People {
     }
 }
 
-#[tokio::test]
-async fn the_export_answers_every_field_held_and_nothing_of_anyone_else() {
-    let product = Product::start("").await;
+async fn export(product: Product) {
     let p = people(&product).await;
     let export = product
         .with_token(reqwest::Method::GET, "/api/v1/me/export", &p.alice["token"])
@@ -200,9 +153,7 @@ async fn the_export_answers_every_field_held_and_nothing_of_anyone_else() {
     assert_eq!(response.headers()["cache-control"], "no-store");
 }
 
-#[tokio::test]
-async fn a_deleted_account_leaves_no_row_its_tokens_stop_and_the_next_login_is_a_new_account() {
-    let product = Product::start("").await;
+async fn deletion(product: Product) {
     let p = people(&product).await;
     let account = p.alice["accountId"].clone();
     let phone_hash = product.phone_hash_of(&account).await;
@@ -286,4 +237,45 @@ async fn a_deleted_account_leaves_no_row_its_tokens_stop_and_the_next_login_is_a
     let again = product.get_phone(A, &p.alice_a, None).await;
     assert_ne!(ok(&again)["accountId"], account);
     assert_eq!(product.count("SELECT COUNT(*) FROM accounts").await, 2);
+}
+
+/// The product on SQLite, or on a PostgreSQL schema of its own (`None`: PostgreSQL is not there, skip).
+async fn on(postgres: bool) -> Option<Product> {
+    if !postgres {
+        return Some(Product::start("").await);
+    }
+    if !postgres_available("the privacy tests on PostgreSQL").await {
+        return None;
+    }
+    Some(
+        Product::start_with(Options {
+            database_url: Some(fresh_schema("privacy").await),
+            ..Options::default()
+        })
+        .await,
+    )
+}
+
+#[tokio::test]
+async fn the_export_answers_every_field_held_and_nothing_of_anyone_else_sqlite() {
+    export(on(false).await.unwrap()).await;
+}
+
+#[tokio::test]
+async fn the_export_answers_every_field_held_and_nothing_of_anyone_else_postgres() {
+    if let Some(product) = on(true).await {
+        export(product).await;
+    }
+}
+
+#[tokio::test]
+async fn a_deleted_account_leaves_no_row_its_tokens_stop_and_the_next_login_is_new_sqlite() {
+    deletion(on(false).await.unwrap()).await;
+}
+
+#[tokio::test]
+async fn a_deleted_account_leaves_no_row_its_tokens_stop_and_the_next_login_is_new_postgres() {
+    if let Some(product) = on(true).await {
+        deletion(product).await;
+    }
 }
