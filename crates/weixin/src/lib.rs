@@ -40,6 +40,7 @@
 mod client;
 mod crypto;
 mod error;
+pub mod push;
 mod qrcode;
 #[cfg(feature = "redis")]
 mod redis_store;
