@@ -176,27 +176,34 @@ pub async fn start(
                 addr
             };
             let mut configs = Vec::new();
-            for app in &sim_config.apps {
+            let sim = wxsim::Simulator::new(sim_config.clone());
+            for (i, app) in sim_config.apps.iter().enumerate() {
                 let appid = weixin::AppId::parse(app.appid.clone())
                     .map_err(|e| ConfigError(format!("sandbox app id: {e}")))?;
                 let config = weixin::Config::new(appid, weixin::AppSecret::new(app.secret.clone()))
                     .with_base_url(format!("http://{host}/sandbox/wechat"));
-                configs.push((config, None, settings.web.qr.clone()));
+                let push = crate::sandbox::push(&sim, &app.appid, host, i == 0)
+                    .map_err(|e| ConfigError(format!("sandbox push: {e}")))?;
+                configs.push((config, None, settings.web.qr.clone(), Some(push)));
             }
-            let sim = wxsim::Simulator::new(sim_config);
             (configs, Some(sim))
         }
         apps => {
-            let configs = apps
-                .iter()
-                .map(|app| {
-                    let mut config = weixin::Config::new(app.appid.clone(), app.secret.clone());
-                    if let Some(url) = &settings.wechat_base_url {
-                        config = config.with_base_url(url);
-                    }
-                    (config, app.name.clone(), app.qr.clone())
-                })
-                .collect();
+            let mut configs = Vec::new();
+            for app in apps {
+                let mut config = weixin::Config::new(app.appid.clone(), app.secret.clone());
+                if let Some(url) = &settings.wechat_base_url {
+                    config = config.with_base_url(url);
+                }
+                let push = match &app.push {
+                    Some(push) => Some(
+                        weixin::push::PushKeys::new(&push.token, push.aes_key.as_deref())
+                            .map_err(|e| ConfigError(format!("app {}: push: {e}", app.appid)))?,
+                    ),
+                    None => None,
+                };
+                configs.push((config, app.name.clone(), app.qr.clone(), push));
+            }
             (configs, None)
         }
     };
@@ -214,7 +221,7 @@ pub async fn start(
         None => None,
     };
     let mut apps = Vec::new();
-    for (mut config, name, qr) in wechat_configs {
+    for (mut config, name, qr, push) in wechat_configs {
         config.lock_lease = settings.token_lock_lease;
         // Each app its own access token; through Redis, under a key of its own appid.
         let wechat = match &redis {
@@ -226,6 +233,7 @@ pub async fn start(
             name,
             wechat,
             qr,
+            push,
         });
     }
     let apps = if sim.is_some() {

@@ -87,6 +87,40 @@ pub fn load_or_create_config(path: &Path) -> std::io::Result<wxsim::SimConfig> {
     Ok(config)
 }
 
+/// The sandbox's message push for `appid`: a fresh Token (and key) each start, and the simulator's push target
+/// set to this service's `/wechat/push/{appid}`, so `POST /sandbox/v1/users/revoke` works out of the box. The
+/// first app pushes in safe mode as JSON, the others in plaintext as XML: both of WeChat's ways are there to try.
+pub fn push(
+    sim: &wxsim::Simulator,
+    appid: &str,
+    host: std::net::SocketAddr,
+    safe_json: bool,
+) -> Result<weixin::push::PushKeys, String> {
+    let token = hex::encode(rand::random::<[u8; 12]>());
+    let key = safe_json.then(|| {
+        use base64::Engine as _;
+        let bytes = rand::random::<[u8; 32]>();
+        base64::engine::general_purpose::STANDARD_NO_PAD.encode(bytes)[..43]
+            .replace(['+', '/'], "A")
+    });
+    let keys = weixin::push::PushKeys::new(&token, key.as_deref()).map_err(|e| e.to_string())?;
+    sim.set_push_target(
+        appid,
+        wxsim::PushTarget {
+            url: format!("http://{host}/wechat/push/{appid}"),
+            token,
+            encoding_aes_key: key,
+            format: if safe_json {
+                wxsim::PushFormat::Json
+            } else {
+                wxsim::PushFormat::Xml
+            },
+        },
+    )
+    .map_err(|e| e.to_string())?;
+    Ok(keys)
+}
+
 /// The appids of the sandbox stored at `path`, if there is one (nothing is created).
 pub fn appids(path: &Path) -> Vec<String> {
     let Ok(text) = std::fs::read_to_string(path) else {

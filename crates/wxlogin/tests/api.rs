@@ -654,12 +654,15 @@ async fn the_openapi_document_is_the_served_routes() {
     assert_eq!(spec["openapi"], "3.1.0");
     let paths = spec["paths"].as_object().unwrap();
     assert!(paths.len() >= 9, "{:?}", paths.keys());
+    // A path parameter that names an app is given the sandbox's own (`/wechat/push/{appid}` of an app that is
+    // not served answers 404 like a route that is not).
+    let appid = app.running.as_ref().unwrap().appids[0].clone();
     for (path, item) in paths {
         let documented: Vec<&String> = item.as_object().unwrap().keys().collect();
         for method in ["get", "post", "put", "delete", "patch"] {
             let request = app.http.request(
                 method.to_uppercase().parse().unwrap(),
-                format!("{}{path}", app.base),
+                format!("{}{}", app.base, path.replace("{appid}", &appid)),
             );
             let status = request.send().await.unwrap().status().as_u16();
             if documented.iter().any(|m| m.as_str() == method) {

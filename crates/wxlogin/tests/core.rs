@@ -44,6 +44,7 @@ async fn core() -> Core {
         name: None,
         wechat: weixin::Client::new(config).unwrap(),
         qr: QrTarget::default(),
+        push: None,
     };
     let clock = Arc::new(ManualClock::new(1_800_000_000));
     let cipher = PhoneCipher::from_base64("MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=").unwrap();

@@ -33,6 +33,9 @@ pub(crate) fn router(sim: Simulator) -> Router {
         .route("/apps", get(list_apps))
         .route("/apps/{appid}/bind", post(bind_app))
         .route("/users", get(list_users).post(create_user))
+        .route("/apps/{appid}/push", get(get_push).put(put_push))
+        .route("/users/revoke", post(revoke))
+        .route("/users/cancel", post(cancel))
         .route("/login-code", post(login_code))
         .route("/phone-code", post(phone_code))
         .route("/scan", post(scan))
@@ -171,6 +174,76 @@ async fn list_users(State(sim): State<Simulator>, uri: Uri) -> DeviceResult<Json
 #[serde(deny_unknown_fields)]
 struct OpenidBody {
     openid: String,
+}
+
+async fn put_push(
+    State(sim): State<Simulator>,
+    Path(appid): Path<String>,
+    body: Bytes,
+) -> DeviceResult<Response> {
+    let target: crate::PushTarget = parse(&body)?;
+    Ok(Json(sim.set_push_target(&appid, target)?).into_response())
+}
+
+async fn get_push(
+    State(sim): State<Simulator>,
+    Path(appid): Path<String>,
+) -> DeviceResult<Response> {
+    sim.inner
+        .app_by_id(&appid)
+        .ok_or_else(|| SimError::UnknownApp(appid.clone()))?;
+    let target = sim.inner.pushes.get(&appid).ok_or_else(no_push_target)?;
+    Ok(Json(crate::push::view(&target)).into_response())
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct RevokeBody {
+    openid: String,
+    /// Which authorization (8: the phone number).
+    #[serde(default)]
+    revoke_info: Option<String>,
+}
+
+/// The user withdraws an authorization: WeChat pushes `user_authorization_revoke`.
+async fn revoke(State(sim): State<Simulator>, body: Bytes) -> DeviceResult<Response> {
+    let req: RevokeBody = parse(&body)?;
+    let event = crate::push::UserEvent::Revoke {
+        revoke_info: req.revoke_info.unwrap_or_else(|| "8".to_owned()),
+    };
+    push(&sim, &req.openid, event).await
+}
+
+/// The user closes their WeChat account: WeChat pushes `user_authorization_cancellation`.
+async fn cancel(State(sim): State<Simulator>, body: Bytes) -> DeviceResult<Response> {
+    let req: OpenidBody = parse(&body)?;
+    push(&sim, &req.openid, crate::push::UserEvent::Cancel).await
+}
+
+async fn push(
+    sim: &Simulator,
+    openid: &str,
+    event: crate::push::UserEvent,
+) -> DeviceResult<Response> {
+    use crate::push::PushFailure;
+    match sim.inner.push_user_event(openid, event).await {
+        Ok(delivery) => Ok(Json(delivery).into_response()),
+        Err(PushFailure::Sim(e)) => Err(e.into()),
+        Err(PushFailure::NoTarget) => Err(no_push_target()),
+        Err(PushFailure::Unreachable(why)) => Err(DeviceError::new(
+            StatusCode::BAD_GATEWAY,
+            "push_unreachable",
+            format!("the push URL did not answer: {why}"),
+        )),
+    }
+}
+
+fn no_push_target() -> DeviceError {
+    DeviceError::new(
+        StatusCode::CONFLICT,
+        "no_push_target",
+        "the app has no push target: PUT /apps/{appid}/push first",
+    )
 }
 
 async fn login_code(State(sim): State<Simulator>, body: Bytes) -> DeviceResult<Response> {

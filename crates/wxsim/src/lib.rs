@@ -26,6 +26,9 @@
 //! | `GET`/`PUT`/`DELETE /faults` | [`Faults`] (plus `"revokeToken":true`) | the faults in force |
 //! | `GET`/`PUT /limits` | [`Limits`] | the limits in force |
 //! | `GET /stats` | — | [`Stats`] |
+//! | `GET`/`PUT /apps/{appid}/push` | [`PushTarget`] `{"url","token","encodingAesKey"?,"format":"json"\|"xml"}` | [`PushTargetView`] `{"url","mode":"safe"\|"plaintext","format"}` (never the Token or key) |
+//! | `POST /users/revoke` | `{"openid","revokeInfo"?}` (default `"8"`, the phone number) | [`PushDelivery`] `{"sent":{"url","contentType","body"},"answer":{"status","body"}}`: the push WeChat made, and what the URL answered; `409 no_push_target`, `502 push_unreachable` |
+//! | `POST /users/cancel` | `{"openid"}` (the user closes their WeChat account) | [`PushDelivery`] |
 //!
 //! A user of an unbound app ([`SimConfig::unbound_apps`]) has no `unionid` until the app is bound. A phone code
 //! with `phoneNumber` answers that number (WeChat lets a user pick another verified number) and stays bound to
@@ -106,6 +109,7 @@ mod error;
 mod faults;
 mod ids;
 mod phone;
+mod push;
 mod qr;
 mod query;
 mod scan;
@@ -122,6 +126,7 @@ pub use codes::{IssuedCode, PhoneCodeRequest};
 pub use config::{AppCredentials, Limits, SimConfig};
 pub use error::SimError;
 pub use faults::{CodesIssued, Faults, RouteStats, Stats};
+pub use push::{PushAnswer, PushDelivery, PushFormat, PushTarget, PushTargetView, SentPush};
 pub use scan::{LaunchOptions, LaunchQuery, SCAN_LAUNCH_SCENE, ScanRequest};
 pub use simulator::Simulator;
 pub use state::{AppBinding, NewUser, SandboxUser};

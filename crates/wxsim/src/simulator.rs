@@ -123,6 +123,18 @@ impl Simulator {
         self.inner.batch(req)
     }
 
+    /// `PUT /apps/{appid}/push`: where and how the app's message pushes go.
+    pub fn set_push_target(
+        &self,
+        appid: &str,
+        target: crate::PushTarget,
+    ) -> Result<crate::PushTargetView, SimError> {
+        self.inner
+            .app_by_id(appid)
+            .ok_or_else(|| SimError::UnknownApp(appid.to_owned()))?;
+        self.inner.pushes.set(appid, target)
+    }
+
     /// Moves the sim clock forward; returns sim now (unix seconds).
     pub fn advance_clock(&self, secs: u64) -> u64 {
         self.inner.clock.advance(secs)

@@ -154,6 +154,8 @@ pub(crate) struct Inner {
     pub(crate) tokens: DashMap<Box<str>, TokenEntry>,
     pub(crate) token_serial: AtomicU64,
     next_sweep_at: AtomicU64,
+    /// Each app's message-push target.
+    pub(crate) pushes: crate::push::PushTargets,
 }
 
 /// How often (in sim seconds) expired codes and long-dead tokens are dropped.
@@ -216,6 +218,7 @@ impl Inner {
             tokens: DashMap::new(),
             token_serial: AtomicU64::new(0),
             next_sweep_at: AtomicU64::new(0),
+            pushes: crate::push::PushTargets::default(),
         }
     }
 

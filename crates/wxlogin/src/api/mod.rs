@@ -10,6 +10,7 @@ mod login;
 mod oauth;
 pub mod openapi;
 pub mod privacy;
+mod push;
 mod qr;
 
 use axum::Router;
@@ -47,6 +48,7 @@ pub fn routes(state: Arc<AppState>) -> Router {
         .routes(routes!(qr::scan))
         .routes(routes!(qr::confirm))
         .routes(routes!(qr::deny))
+        .routes(routes!(push::check, push::receive))
         .route_layer(middleware::from_fn_with_state(
             state.drain.clone(),
             drain::track,

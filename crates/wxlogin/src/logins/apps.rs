@@ -10,6 +10,8 @@ pub struct App {
     pub name: Option<String>,
     pub wechat: weixin::Client,
     pub qr: QrTarget,
+    /// Its message push (`push_token`, `push_aes_key`); `None`: `/wechat/push/{appid}` answers 404.
+    pub push: Option<weixin::push::PushKeys>,
 }
 
 /// Where a scan login's mini program code opens: the confirm page (`qr_page`) of a version (`qr_env_version`).
@@ -125,6 +127,7 @@ mod tests {
                         appid,
                         name: None,
                         qr: QrTarget::default(),
+                        push: None,
                     }
                 })
                 .collect(),
