@@ -120,6 +120,7 @@ async fn operator_commands(product: Product) {
         })
         .collect();
     let expected = [
+        ("account_created", "login"),
         ("sessions_revoked", "operator"),
         ("identity_deleted", "operator"),
         ("identity_deleted", "operator"),

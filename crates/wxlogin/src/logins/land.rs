@@ -208,6 +208,7 @@ impl Logins {
             openid: openid.to_owned(),
             unionid: unionid.map(str::to_owned),
             phone: phone.clone(),
+            subject: self.cipher.subject_hash(appid, openid),
             ticket_hash: ticket.map(Ticket::hash),
             token_hash: token.session().0,
             expires_at,

@@ -173,6 +173,12 @@ pub fn decide(
                     phone: None,
                 });
                 steps.push(create_identity(&account.id, &seen));
+                steps.push(audit(
+                    AuditEvent::AccountCreated,
+                    &account.id,
+                    None,
+                    "login",
+                ));
                 account
             }
         },

@@ -76,7 +76,10 @@ fn a_stranger_with_a_phone_gets_a_new_account_and_without_one_is_asked_for_it() 
         10,
     )
     .unwrap();
-    assert_eq!(kinds(&linked.steps), ["CreateAccount", "CreateIdentity"]);
+    assert_eq!(
+        kinds(&linked.steps),
+        ["CreateAccount", "CreateIdentity", "Audit(account_created)"]
+    );
     assert_eq!(linked.account.phone, Some(p.clone()));
     assert!(
         matches!(&linked.steps[0], Step::CreateAccount { phone: Some(held), .. } if *held == p)
@@ -156,6 +159,7 @@ fn the_same_phone_in_another_app_links_only_when_the_policy_says_so() {
         [
             "CreateAccount",
             "CreateIdentity",
+            "Audit(account_created)",
             "TakePhone",
             "Audit(phone_moved)",
             "SetPhone"

@@ -152,6 +152,8 @@ pub struct AuditRecord {
 pub enum AuditEvent {
     IdentityLinked,
     PhoneMoved,
+    /// A new account, at its first login (`reason`: `login`).
+    AccountCreated,
     AccountsMerged,
     /// The account and everything of it were deleted (`reason`: `user`, `operator` or `wechat_cancellation`).
     AccountDeleted,
@@ -303,6 +305,8 @@ pub struct QuickLogin {
     pub unionid: Option<String>,
     /// Sealed to `(appid, openid)`.
     pub phone: StoredPhone,
+    /// The keyed hash of `(appid, openid)`, for the audit event of a new account.
+    pub subject: Vec<u8>,
     /// Consumed in the same transaction, when the login redeems one.
     pub ticket_hash: Option<[u8; 32]>,
     pub token_hash: [u8; 32],

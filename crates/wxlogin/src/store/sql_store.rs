@@ -62,8 +62,7 @@ impl<B: Backend> Store for SqlStore<B> {
         login: QuickLogin,
         now: UnixTime,
     ) -> Result<QuickOutcome, StoreError> {
-        let statements = writes::quick_login(&login, now, B::DIALECT);
-        let account_row = statements.len() - 3;
+        let (statements, account_row) = writes::quick_login(&login, now, B::DIALECT);
         match self.db.write(statements).await {
             Ok(rows) if rows[account_row] == 1 => Ok(QuickOutcome::Created),
             Ok(_) => Ok(QuickOutcome::Returning),

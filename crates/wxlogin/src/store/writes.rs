@@ -184,8 +184,13 @@ fn session_sql(
 /// [`super::Store::quick_login`]: an account and identity only if nobody has the identity, the phone or the
 /// unionid (the last two are unique: the insert does nothing rather than fail); then a session only if the identity's account holds the phone (and the unionid, when WeChat sent one).
 /// The session statement must change one row, else nothing is written.
-pub(super) fn quick_login(login: &QuickLogin, now: UnixTime, dialect: Dialect) -> Vec<Statement> {
-    let mut out = Vec::with_capacity(4);
+/// The statements of a quick login, and which of them creates the account (one row: a new person).
+pub(super) fn quick_login(
+    login: &QuickLogin,
+    now: UnixTime,
+    dialect: Dialect,
+) -> (Vec<Statement>, usize) {
+    let mut out = Vec::with_capacity(5);
     if let Some(ticket_hash) = &login.ticket_hash {
         step_statements(
             &Step::ConsumeTicket {
@@ -197,6 +202,7 @@ pub(super) fn quick_login(login: &QuickLogin, now: UnixTime, dialect: Dialect) -
         );
     }
     // Counted: one row means a new account (and identity) was created.
+    let account_row = out.len();
     out.push(Statement::counted(query(
         "INSERT INTO accounts (id, unionid, phone_enc, phone_hash, phone_appid, phone_openid, created_at, updated_at) \
          SELECT $1, $2, $3, $4, $5, $6, $7, $7 \
@@ -210,6 +216,17 @@ pub(super) fn quick_login(login: &QuickLogin, now: UnixTime, dialect: Dialect) -
             text(&login.appid),
             text(&login.openid),
             Arg::Int(now),
+        ],
+    )));
+    // The account id is new for every login: it exists only if the statement above just created it.
+    out.push(Statement::any(query(
+        "INSERT INTO audit_log (at, event, account_id, appid, subject, reason) \
+         SELECT $1, 'account_created', $2, $3, $4, 'login' WHERE EXISTS (SELECT 1 FROM accounts WHERE id = $2)",
+        vec![
+            Arg::Int(now),
+            text(login.new_account.as_str()),
+            text(&login.appid),
+            bytes(&login.subject),
         ],
     )));
     out.push(Statement::any(query(
@@ -253,7 +270,7 @@ pub(super) fn quick_login(login: &QuickLogin, now: UnixTime, dialect: Dialect) -
         ),
         expect: Expect::OneElseConflict,
     });
-    out
+    (out, account_row)
 }
 
 /// [`super::Store::rotate_refresh`]'s write: the next secret replaces the presented one only if the session is live

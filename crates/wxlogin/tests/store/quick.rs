@@ -11,6 +11,7 @@ fn quick(openid: &str, unionid: Option<&str>, n: u8) -> QuickLogin {
         openid: openid.into(),
         unionid: unionid.map(Into::into),
         phone: phone(n, APPID, openid),
+        subject: openid.as_bytes().to_vec(),
         ticket_hash: None,
         token_hash: token(),
         expires_at: NOW + SESSION_TTL,
