@@ -65,8 +65,12 @@ pub fn finish(mut doc: OpenApi, apps: &Apps) -> OpenApi {
     for (path, item) in doc.paths.paths.iter_mut() {
         let api = path.starts_with("/api/");
         // The token routes answer the error table too (a body over the limit, the database down), besides the
-        // answers their RFCs define, which they document themselves.
-        if !(api || path.starts_with("/oauth2/") || path.starts_with("/auth/")) {
+        // answers their RFCs define, which they document themselves; so do WeChat's push URLs.
+        if !(api
+            || path.starts_with("/oauth2/")
+            || path.starts_with("/auth/")
+            || path.starts_with("/wechat/"))
+        {
             continue;
         }
         for operation in operations(item) {
