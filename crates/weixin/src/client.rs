@@ -2,6 +2,7 @@
 
 use crate::crypto;
 use crate::error::{Error, Result};
+use crate::observe::{CallObserver, CallOutcome, Observer};
 use crate::retry::{CallKind, RetryPolicy};
 use crate::secret::{AccessToken, AppSecret, SessionKey};
 use crate::token::{CachedToken, MemoryTokenStore, TokenStore};
@@ -39,6 +40,8 @@ pub struct Config {
     pub lock_lease: Duration,
     /// How often a caller checks for a token another instance is fetching (default 25 ms).
     pub lock_poll: Duration,
+    /// Told about every HTTP attempt (default none): how a service counts calls by API and errcode.
+    pub observer: Option<Observer>,
 }
 
 impl Config {
@@ -54,7 +57,14 @@ impl Config {
             refresh_margin: Duration::from_secs(120),
             lock_lease: Duration::from_secs(10),
             lock_poll: Duration::from_millis(25),
+            observer: None,
         }
+    }
+
+    /// Reports every HTTP attempt (retries and token fetches included) to `observer`.
+    pub fn with_observer(mut self, observer: Arc<dyn CallObserver>) -> Self {
+        self.observer = Some(Observer(observer));
+        self
     }
 
     /// Points the client at another host (the simulator).
@@ -417,7 +427,7 @@ impl Client {
     }
 
     /// One WeChat call with a JSON answer, with retries as `kind` allows.
-    async fn call<T: DeserializeOwned>(
+    pub(crate) async fn call<T: DeserializeOwned>(
         &self,
         api: &'static str,
         kind: CallKind,
@@ -449,6 +459,9 @@ impl Client {
                 Ok(response) => read(response, attempt).await,
                 Err(e) => Err(e),
             };
+            if let Some(Observer(observer)) = &self.inner.config.observer {
+                observer.call(api, CallOutcome::of(&result));
+            }
             match result {
                 Err(e) if kind.may_retry(policy, attempt, &e) => {
                     let delay = policy.delay(attempt);

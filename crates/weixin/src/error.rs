@@ -75,6 +75,12 @@ pub enum Errcode {
     InvalidPage,
     /// `85096`: `scancode_time` is not allowed (a parameter WeChat no longer accepts).
     ScancodeTimeNotAllowed,
+    /// `10120002`: a charge API's parameter was refused (`/wxa/charge/usage/…`).
+    ChargeBadParameter,
+    /// `10120700`: a charge API does not know the spuId.
+    ChargeInvalidSpuId,
+    /// `10122000`: `get_recent_average` has no recent data.
+    ChargeNoRecentData,
     /// Any other errcode, kept as is.
     Other(i64),
 }
@@ -117,6 +123,9 @@ impl Errcode {
             40169 => Self::InvalidSceneLength,
             41030 => Self::InvalidPage,
             85096 => Self::ScancodeTimeNotAllowed,
+            10120002 => Self::ChargeBadParameter,
+            10120700 => Self::ChargeInvalidSpuId,
+            10122000 => Self::ChargeNoRecentData,
             other => Self::Other(other),
         }
     }
@@ -158,6 +167,9 @@ impl Errcode {
             Self::InvalidSceneLength => 40169,
             Self::InvalidPage => 41030,
             Self::ScancodeTimeNotAllowed => 85096,
+            Self::ChargeBadParameter => 10120002,
+            Self::ChargeInvalidSpuId => 10120700,
+            Self::ChargeNoRecentData => 10122000,
             Self::Other(code) => code,
         }
     }
@@ -241,6 +253,9 @@ impl Errcode {
                 "the page is invalid or not in the published version of the mini program"
             }
             Self::ScancodeTimeNotAllowed => "scancode_time is not allowed",
+            Self::ChargeBadParameter => "the charge API refused a parameter",
+            Self::ChargeInvalidSpuId => "the charge API does not know this spuId",
+            Self::ChargeNoRecentData => "the charge API has no recent data",
             Self::Other(_) => "WeChat refused the call",
         }
     }
@@ -371,7 +386,8 @@ mod tests {
         for code in [
             -1, 0, 40001, 40002, 40003, 40013, 40014, 40029, 40125, 40163, 40164, 40226, 41001,
             41002, 41004, 41008, 42001, 43002, 45009, 45011, 47001, 87009, 40243, 48001, 50004,
-            50007, 89501, 89503, 89506, 89507, 40097, 40129, 40169, 41030, 85096, 99999,
+            50007, 89501, 89503, 89506, 89507, 40097, 40129, 40169, 41030, 85096, 10120002,
+            10120700, 10122000, 99999,
         ] {
             assert_eq!(Errcode::from_code(code).code(), code);
         }

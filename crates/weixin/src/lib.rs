@@ -37,10 +37,12 @@
 //! # Ok(()) }
 //! ```
 
+mod charge;
 mod client;
 mod crypto;
 mod error;
 pub mod push;
+mod observe;
 mod qrcode;
 #[cfg(feature = "redis")]
 mod redis_store;
@@ -50,9 +52,11 @@ mod token;
 mod types;
 mod wire;
 
+pub use charge::{ChargeUsage, PhoneVerificationKind, QuotaPack, QuotaPackStatus};
 pub use client::{Client, Config, DEFAULT_BASE_URL, Session};
 pub use crypto::session_signature;
 pub use error::{DecryptError, Errcode, Error, Result};
+pub use observe::{CallObserver, CallOutcome, Observer};
 pub use qrcode::{
     EnvVersion, MAX_QR_IMAGE_BYTES, MAX_SCENE_LEN, MiniProgramPage, QrImage, Scene, UnlimitedQrCode,
 };

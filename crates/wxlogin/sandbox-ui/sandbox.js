@@ -41,7 +41,12 @@
       });
       const data = await res.json().catch(() => null);
       entry.answer(res.status, data);
-      if (!res.ok) throw new Error((data && (data.msg || data.errmsg || data.error)) || `HTTP ${res.status}`);
+      if (!res.ok) {
+        const err = new Error((data && (data.msg || data.errmsg || data.error)) || `HTTP ${res.status}`);
+        // The errno a button callback carries (1400001: the app's phone-verification quota is used up).
+        if (data && data.errno) err.errno = data.errno;
+        throw err;
+      }
       return data;
     },
   };
@@ -200,10 +205,14 @@
     let detail;
     if (allow) {
       try {
-        const body = await device.deviceCall('/sandbox/v1/phone-code', { openid: state.user.openid }, '按钮 允许');
+        // Each kind of button spends its own quota in the simulator.
+        const quota = kind === 'getRealtimePhoneNumber' ? 'realtime' : 'quick';
+        const body = await device.deviceCall('/sandbox/v1/phone-code', { openid: state.user.openid, kind: quota }, '按钮 允许');
         detail = { code: body.code, errMsg: `${kind}:ok` };
       } catch (e) {
-        detail = { errMsg: `${kind}:fail ${e.message}` };
+        detail = e.errno === 1400001
+          ? { errMsg: `${kind}:fail no quota`, errno: e.errno }
+          : { errMsg: `${kind}:fail ${e.message}` };
       }
     } else {
       detail = { errMsg: outcome === 'android' ? `${kind}:fail:user deny` : `${kind}:fail user deny` };

@@ -1,4 +1,8 @@
 //! Bulk minting for load tests: many users with codes, or fresh codes for known users, in one call.
+//!
+//! Phone codes minted here spend no phone-verification quota (quota.rs): a load test of 100,000 logins would
+//! otherwise have to buy packs first, and what it measures is the service, not the bill. Button taps
+//! (`POST /phone-code`) do spend.
 
 use std::sync::Arc;
 

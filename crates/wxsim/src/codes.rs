@@ -38,6 +38,10 @@ pub struct PhoneCodeRequest {
     /// The other number's country code; only with `phone_number`. Default: `"86"`.
     #[serde(default)]
     pub country_code: Option<String>,
+    /// Which button was tapped (`quick`: getPhoneNumber, `realtime`: getRealtimePhoneNumber): whose quota the
+    /// code spends. Default: quick.
+    #[serde(default)]
+    pub kind: Option<crate::QuotaKind>,
 }
 
 impl PhoneCodeRequest {

@@ -32,6 +32,10 @@ pub(crate) fn router(sim: Simulator) -> Router {
     Router::new()
         .route("/apps", get(list_apps))
         .route("/apps/{appid}/bind", post(bind_app))
+        .route(
+            "/apps/{appid}/quota",
+            get(crate::quota::get_quota).post(crate::quota::post_quota),
+        )
         .route("/users", get(list_users).post(create_user))
         .route("/apps/{appid}/push", get(get_push).put(put_push))
         .route("/users/revoke", post(revoke))
@@ -58,14 +62,17 @@ pub(crate) struct DeviceError {
     status: StatusCode,
     id: &'static str,
     message: String,
+    /// The errno the phone's button callback would carry (1400001: no quota), so a device plays it as WeChat.
+    errno: Option<i64>,
 }
 
 impl DeviceError {
-    fn new(status: StatusCode, id: &'static str, message: impl Into<String>) -> Self {
+    pub(crate) fn new(status: StatusCode, id: &'static str, message: impl Into<String>) -> Self {
         Self {
             status,
             id,
             message: message.into(),
+            errno: None,
         }
     }
 }
@@ -73,22 +80,28 @@ impl DeviceError {
 impl From<SimError> for DeviceError {
     fn from(e: SimError) -> Self {
         let status = StatusCode::from_u16(e.status()).unwrap_or(StatusCode::BAD_REQUEST);
-        Self::new(status, e.id(), e.to_string())
+        Self {
+            errno: e.errno(),
+            ..Self::new(status, e.id(), e.to_string())
+        }
     }
 }
 
 impl IntoResponse for DeviceError {
     fn into_response(self) -> Response {
-        let body = json!({"error": self.id, "message": self.message});
+        let mut body = json!({"error": self.id, "message": self.message});
+        if let Some(errno) = self.errno {
+            body["errno"] = json!(errno);
+        }
         (self.status, Json(body)).into_response()
     }
 }
 
-type DeviceResult<T> = Result<T, DeviceError>;
+pub(crate) type DeviceResult<T> = Result<T, DeviceError>;
 
 /// The body as `T`, whatever its Content-Type: not JSON → `invalid_json`, JSON of the wrong shape →
 /// `invalid_body`.
-fn parse<T: DeserializeOwned>(body: &[u8]) -> DeviceResult<T> {
+pub(crate) fn parse<T: DeserializeOwned>(body: &[u8]) -> DeviceResult<T> {
     serde_json::from_slice(body).map_err(|e| {
         let id = if e.is_data() {
             "invalid_body"

@@ -21,6 +21,10 @@ pub enum SimError {
     /// `POST /scan`: the image holds no QR code of the simulator's.
     #[error("{0}")]
     NotAWxaCode(String),
+    /// `POST /phone-code`: the app has no phone verification left of this kind (spuId); the button fails with
+    /// errno 1400001 and hands out no code.
+    #[error("no phone verification quota left (spuId {0}): the button fails with errno 1400001")]
+    NoQuota(&'static str),
 }
 
 impl SimError {
@@ -34,6 +38,7 @@ impl SimError {
             SimError::InvalidRequest(_) => "invalid_request",
             SimError::InvalidImage(_) => "invalid_image",
             SimError::NotAWxaCode(_) => "not_a_wxacode",
+            SimError::NoQuota(_) => "no_quota",
         }
     }
 
@@ -46,6 +51,15 @@ impl SimError {
             | SimError::InvalidRequest(_)
             | SimError::InvalidImage(_)
             | SimError::NotAWxaCode(_) => 400,
+            SimError::NoQuota(_) => 403,
+        }
+    }
+
+    /// The errno WeChat's client hands the button callback for this failure, if it is one the button sees.
+    pub fn errno(&self) -> Option<i64> {
+        match self {
+            SimError::NoQuota(_) => Some(crate::NO_QUOTA_ERRNO),
+            _ => None,
         }
     }
 }

@@ -16,16 +16,18 @@ pub(crate) enum Route {
     PhoneNumber,
     CheckSession,
     WxaCodeUnlimit,
+    ChargeUsage,
 }
 
 impl Route {
-    pub(crate) const ALL: [Route; 6] = [
+    pub(crate) const ALL: [Route; 7] = [
         Route::Token,
         Route::StableToken,
         Route::Jscode2session,
         Route::PhoneNumber,
         Route::CheckSession,
         Route::WxaCodeUnlimit,
+        Route::ChargeUsage,
     ];
 
     pub(crate) fn path(self) -> &'static str {
@@ -36,6 +38,7 @@ impl Route {
             Route::PhoneNumber => "/wxa/business/getuserphonenumber",
             Route::CheckSession => "/wxa/checksession",
             Route::WxaCodeUnlimit => "/wxa/getwxacodeunlimit",
+            Route::ChargeUsage => "/wxa/charge/usage/get",
         }
     }
 

@@ -93,9 +93,11 @@ impl Simulator {
     }
 
     /// `POST /phone-code {"openid"}`: what the getPhoneNumber button gives after "allow", for the user's own
-    /// number.
+    /// number. Spends one quick verification of the app's quota; with none left, [`SimError::NoQuota`] (the
+    /// button's errno 1400001).
     pub fn phone_code(&self, openid: &str) -> Result<IssuedCode, SimError> {
         let user = self.inner.user(openid)?;
+        self.inner.spend_quota(user.app, crate::QuotaKind::Quick)?;
         Ok(self.inner.mint_phone_code(&user, None))
     }
 
@@ -104,6 +106,8 @@ impl Simulator {
     pub fn phone_code_with(&self, req: &PhoneCodeRequest) -> Result<IssuedCode, SimError> {
         let user = self.inner.user(&req.openid)?;
         let other_phone = req.other_phone()?;
+        self.inner
+            .spend_quota(user.app, req.kind.unwrap_or_default())?;
         Ok(self.inner.mint_phone_code(&user, other_phone))
     }
 

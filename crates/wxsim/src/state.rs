@@ -16,6 +16,7 @@ use crate::error::SimError;
 use crate::faults::{Counters, RouteTable};
 use crate::ids::{self, CodeKey, SessionKey};
 use crate::phone::Phone;
+use crate::quota::QuotaBook;
 use crate::tokens::{TokenEntry, TokenRoutes};
 
 /// A user as the device API creates it: one person in one app.
@@ -82,6 +83,8 @@ pub(crate) struct AppState {
     pub(crate) windows: AppWindows,
     /// The pages of the app's published version, the home page first.
     pub(crate) pages: Vec<String>,
+    /// The phone-verification packs (quota.rs).
+    pub(crate) quota: Mutex<QuotaBook>,
 }
 
 impl AppState {
@@ -181,6 +184,8 @@ impl Inner {
             tracing::info!(appid = %app.appid, "no app configured: generated a sandbox app");
             creds.push((app, bound));
         }
+        let clock = Clock::default();
+        let started = clock.now();
         let apps: Vec<AppState> = creds
             .into_iter()
             .enumerate()
@@ -195,6 +200,7 @@ impl Inner {
                     .get(&creds.appid)
                     .unwrap_or(&config.published_pages)
                     .clone(),
+                quota: Mutex::new(QuotaBook::new(started)),
                 creds,
             })
             .collect();
@@ -206,7 +212,7 @@ impl Inner {
             apps,
             app_index,
             identity_seed: config.identity_seed.unwrap_or_else(ids::new_seed),
-            clock: Clock::default(),
+            clock,
             limits: LimitsCell::new(&config.limits),
             routes: RouteTable::default(),
             counters: Counters::default(),

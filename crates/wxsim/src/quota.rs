@@ -1,0 +1,428 @@
+//! The phone-verification quota (`/miniprogram/dev/server/API/charge/api_getusagedetail.html`): every app has,
+//! per kind of verification, packs of calls: the free trial of 1,000 and packs bought. Each phone code the
+//! button hands out spends one call (WeChat bills the button's success, not the server's redemption); with none
+//! left the tap fails with errno 1400001 and no code. `GET /wxa/charge/usage/get` reports the packs in WeChat's
+//! shape; the device API buys packs and sets what is left, for tests.
+
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::rejection::PathRejection;
+use axum::extract::{Path, State};
+use axum::http::{Method, StatusCode, Uri};
+use axum::response::Response;
+use serde::{Deserialize, Serialize};
+
+use crate::Simulator;
+use crate::device::{DeviceError, DeviceResult, parse};
+use crate::errcode::{Errcode, json_response};
+use crate::error::SimError;
+use crate::faults::Route;
+use crate::query::param;
+use crate::state::Inner;
+use crate::wechat::{enter, finish, require};
+
+/// The errno the button answers when no call is left.
+pub const NO_QUOTA_ERRNO: i64 = 1_400_001;
+/// The free trial every app gets, per kind.
+// Guess: WeChat says "1,000 free trial calls per app"; whether real-time verification has its own 1,000 is not
+// documented. The simulator gives each kind its own trial pack.
+pub const FREE_TRIAL: u64 = 1_000;
+/// WeChat's `endTime` for a pack that never ends (its example's value).
+const NEVER: u64 = 4_294_967_295;
+/// How long a bought pack lasts.
+// Guess: WeChat sells packs valid for a period; the simulator makes them last a year from purchase.
+const BOUGHT_PACK_SECONDS: u64 = 365 * 86_400;
+/// WeChat's page-size cap (`limit` ≤ 20).
+const MAX_LIMIT: usize = 20;
+const BAD_PARAMETER: Errcode = Errcode(10_120_002);
+const INVALID_SPU: Errcode = Errcode(10_120_700);
+
+/// Which verification a call is for: two products with their own quota.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum QuotaKind {
+    /// 手机号快速验证 (`getPhoneNumber`), spuId 10000077.
+    #[default]
+    Quick,
+    /// 手机号实时验证 (`getRealtimePhoneNumber`).
+    // Guess: spuId 10000086 (one SDK's value; wechat-api.md marks it UNCONFIRMED).
+    Realtime,
+}
+
+impl QuotaKind {
+    pub const ALL: [QuotaKind; 2] = [QuotaKind::Quick, QuotaKind::Realtime];
+
+    pub fn spu_id(self) -> &'static str {
+        match self {
+            QuotaKind::Quick => "10000077",
+            QuotaKind::Realtime => "10000086",
+        }
+    }
+
+    fn sku_id(self) -> &'static str {
+        // Guess: the free trial's skuId is the example's 20000093 for quick; real-time's is made up.
+        match self {
+            QuotaKind::Quick => "20000093",
+            QuotaKind::Realtime => "20000094",
+        }
+    }
+
+    fn index(self) -> usize {
+        self as usize
+    }
+}
+
+/// One pack, as `detailList` shows it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Pack {
+    pkg_id: String,
+    all: u64,
+    used: u64,
+    start_time: u64,
+    end_time: u64,
+    /// Guess: 1 = free trial (the example's value), 2 = bought.
+    source: i64,
+}
+
+impl Pack {
+    fn in_effect(&self, now: u64) -> bool {
+        self.start_time <= now && now < self.end_time
+    }
+
+    /// WeChat's status: 1 in effect, 2 not yet, 3 expired.
+    fn status(&self, now: u64) -> i64 {
+        if now < self.start_time {
+            2
+        } else if now >= self.end_time {
+            3
+        } else {
+            1
+        }
+    }
+
+    fn left(&self) -> u64 {
+        self.all.saturating_sub(self.used)
+    }
+}
+
+/// One app's packs, per kind, oldest first.
+pub(crate) struct QuotaBook {
+    packs: [Vec<Pack>; 2],
+    bought: u64,
+}
+
+impl QuotaBook {
+    /// The free trial of each kind, in effect from `now` and never ending.
+    // Guess: WeChat's example shows the trial pack with status 2 (not yet in effect) on a fresh app; the
+    // simulator puts it in effect at once, so a sandbox app can verify phones out of the box.
+    pub(crate) fn new(now: u64) -> Self {
+        let trial = || {
+            vec![Pack {
+                pkg_id: String::new(),
+                all: FREE_TRIAL,
+                used: 0,
+                start_time: now,
+                end_time: NEVER,
+                source: 1,
+            }]
+        };
+        Self {
+            packs: [trial(), trial()],
+            bought: 0,
+        }
+    }
+
+    /// Spends one call from the oldest pack in effect that has any left; false when none has.
+    pub(crate) fn spend(&mut self, kind: QuotaKind, now: u64) -> bool {
+        match self.packs[kind.index()]
+            .iter_mut()
+            .find(|p| p.in_effect(now) && p.left() > 0)
+        {
+            Some(pack) => {
+                pack.used += 1;
+                true
+            }
+            None => false,
+        }
+    }
+
+    fn left(&self, kind: QuotaKind, now: u64) -> u64 {
+        self.packs[kind.index()]
+            .iter()
+            .filter(|p| p.in_effect(now))
+            .map(Pack::left)
+            .sum()
+    }
+
+    fn buy(&mut self, kind: QuotaKind, calls: u64, now: u64) {
+        self.bought += 1;
+        self.packs[kind.index()].push(Pack {
+            pkg_id: format!("sim-pkg-{}", self.bought),
+            all: calls,
+            used: 0,
+            start_time: now,
+            end_time: now.saturating_add(BOUGHT_PACK_SECONDS),
+            source: 2,
+        });
+    }
+
+    /// Makes exactly `left` calls available, spread over the packs in effect oldest first (the others keep
+    /// their counts). More than they hold: the rest goes into a new bought pack.
+    fn set_left(&mut self, kind: QuotaKind, mut left: u64, now: u64) {
+        for pack in self.packs[kind.index()]
+            .iter_mut()
+            .filter(|p| p.in_effect(now))
+        {
+            let here = left.min(pack.all);
+            pack.used = pack.all - here;
+            left -= here;
+        }
+        if left > 0 {
+            self.buy(kind, left, now);
+        }
+    }
+}
+
+impl Inner {
+    /// One button success of `kind` in the user's app: spends a call, or fails with errno 1400001.
+    pub(crate) fn spend_quota(&self, app: u32, kind: QuotaKind) -> Result<(), SimError> {
+        let now = self.clock.now();
+        if self.app(app).quota.lock().spend(kind, now) {
+            Ok(())
+        } else {
+            Err(SimError::NoQuota(kind.spu_id()))
+        }
+    }
+}
+
+/// What `POST /sandbox/v1/apps/{appid}/quota` takes: buy a pack of `buy` calls, and/or set what is `left`.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct QuotaChange {
+    /// Default: quick.
+    #[serde(default)]
+    pub kind: QuotaKind,
+    #[serde(default)]
+    pub buy: Option<u64>,
+    /// Applied after `buy`.
+    #[serde(default)]
+    pub left: Option<u64>,
+}
+
+/// One kind's quota of an app, as the device API shows it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct QuotaState {
+    pub appid: String,
+    pub kind: QuotaKind,
+    pub spu_id: String,
+    /// Calls left in the packs in effect.
+    pub left: u64,
+    /// Calls spent, all packs.
+    pub used: u64,
+}
+
+impl Simulator {
+    /// `POST /apps/{appid}/quota`: buys a pack and/or sets what is left; answers the kind's quota.
+    pub fn change_quota(&self, appid: &str, change: &QuotaChange) -> Result<QuotaState, SimError> {
+        let app = self
+            .inner
+            .app_by_id(appid)
+            .ok_or_else(|| SimError::UnknownApp(appid.to_owned()))?;
+        let now = self.inner.clock.now();
+        let mut book = app.quota.lock();
+        if let Some(calls) = change.buy {
+            if calls == 0 {
+                return Err(SimError::InvalidRequest("buy must be at least 1".into()));
+            }
+            book.buy(change.kind, calls, now);
+        }
+        if let Some(left) = change.left {
+            book.set_left(change.kind, left, now);
+        }
+        Ok(state(appid, change.kind, &book, now))
+    }
+
+    /// `GET /apps/{appid}/quota`: both kinds' quota.
+    pub fn quota(&self, appid: &str) -> Result<Vec<QuotaState>, SimError> {
+        let app = self
+            .inner
+            .app_by_id(appid)
+            .ok_or_else(|| SimError::UnknownApp(appid.to_owned()))?;
+        let now = self.inner.clock.now();
+        let book = app.quota.lock();
+        Ok(QuotaKind::ALL
+            .iter()
+            .map(|&k| state(appid, k, &book, now))
+            .collect())
+    }
+}
+
+fn state(appid: &str, kind: QuotaKind, book: &QuotaBook, now: u64) -> QuotaState {
+    QuotaState {
+        appid: appid.to_owned(),
+        kind,
+        spu_id: kind.spu_id().to_owned(),
+        left: book.left(kind, now),
+        used: book.packs[kind.index()].iter().map(|p| p.used).sum(),
+    }
+}
+
+fn app_path(appid: Result<Path<String>, PathRejection>) -> DeviceResult<String> {
+    appid
+        .map(|Path(a)| a)
+        .map_err(|e| DeviceError::new(StatusCode::BAD_REQUEST, "invalid_path", e.body_text()))
+}
+
+pub(crate) async fn get_quota(
+    State(sim): State<Simulator>,
+    appid: Result<Path<String>, PathRejection>,
+) -> DeviceResult<Json<Vec<QuotaState>>> {
+    Ok(Json(sim.quota(&app_path(appid)?)?))
+}
+
+pub(crate) async fn post_quota(
+    State(sim): State<Simulator>,
+    appid: Result<Path<String>, PathRejection>,
+    body: Bytes,
+) -> DeviceResult<Json<QuotaState>> {
+    let appid = app_path(appid)?;
+    let change: QuotaChange = parse(&body)?;
+    Ok(Json(sim.change_quota(&appid, &change)?))
+}
+
+/// `GET /wxa/charge/usage/get?access_token&spuId&offset&limit`.
+pub(crate) async fn charge_usage(
+    State(sim): State<Simulator>,
+    method: Method,
+    uri: Uri,
+) -> Response {
+    let inner = &*sim.inner;
+    let result = match enter(inner, Route::ChargeUsage).await {
+        Err(e) => Err(e),
+        Ok(()) => usage(inner, &method, &uri),
+    };
+    finish(inner, Route::ChargeUsage, result)
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct UsageAnswer<'a> {
+    errcode: i64,
+    errmsg: &'static str,
+    all: String,
+    effective_all: String,
+    effective_use: String,
+    total: usize,
+    detail_list: Vec<PackAnswer<'a>>,
+}
+
+/// A pack with WeChat's counts as strings and its status at the time of asking.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct PackAnswer<'a> {
+    all: String,
+    used: String,
+    source: i64,
+    start_time: u64,
+    spu_id: &'static str,
+    pkg_id: &'a str,
+    end_time: u64,
+    sku_id: &'static str,
+    status: i64,
+}
+
+// Guess: WeChat does not document its check order or the defaults of offset/limit; the simulator checks the
+// token, then spuId (missing or not digits: 10120002; unknown: 10120700), then offset/limit (not numbers, or
+// limit outside 1..=20: 10120002); offset defaults to 0 and limit to 20.
+fn usage(inner: &Inner, method: &Method, uri: &Uri) -> Result<Response, Errcode> {
+    require(method, Method::GET)?;
+    let q = uri.query();
+    let now = inner.clock.now();
+    let app = inner.check_access_token(param(q, "access_token").as_deref(), now)?;
+    let spu = param(q, "spuId").ok_or(BAD_PARAMETER)?;
+    if spu.is_empty() || !spu.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(BAD_PARAMETER);
+    }
+    let kind = QuotaKind::ALL
+        .into_iter()
+        .find(|k| k.spu_id() == spu)
+        .ok_or(INVALID_SPU)?;
+    let number = |name: &str, default: usize| match param(q, name) {
+        None => Ok(default),
+        Some(v) => v.parse::<usize>().map_err(|_| BAD_PARAMETER),
+    };
+    let offset = number("offset", 0)?;
+    let limit = number("limit", MAX_LIMIT)?;
+    if !(1..=MAX_LIMIT).contains(&limit) {
+        return Err(BAD_PARAMETER);
+    }
+    let book = inner.app(app).quota.lock();
+    let packs = &book.packs[kind.index()];
+    let effective: Vec<&Pack> = packs.iter().filter(|p| p.in_effect(now)).collect();
+    let answer = UsageAnswer {
+        errcode: 0,
+        errmsg: "ok",
+        all: packs.iter().map(|p| p.all).sum::<u64>().to_string(),
+        effective_all: effective.iter().map(|p| p.all).sum::<u64>().to_string(),
+        effective_use: effective.iter().map(|p| p.used).sum::<u64>().to_string(),
+        total: packs.len(),
+        detail_list: packs
+            .iter()
+            .skip(offset)
+            .take(limit)
+            .map(|p| PackAnswer {
+                all: p.all.to_string(),
+                used: p.used.to_string(),
+                source: p.source,
+                start_time: p.start_time,
+                spu_id: kind.spu_id(),
+                pkg_id: &p.pkg_id,
+                end_time: p.end_time,
+                sku_id: kind.sku_id(),
+                status: p.status(now),
+            })
+            .collect(),
+    };
+    Ok(json_response(&answer))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn spends_oldest_first_and_runs_out() {
+        let mut book = QuotaBook::new(100);
+        book.set_left(QuotaKind::Quick, 2, 100);
+        book.buy(QuotaKind::Quick, 1, 100);
+        assert_eq!(book.left(QuotaKind::Quick, 100), 3);
+        assert!(book.spend(QuotaKind::Quick, 100));
+        assert_eq!(book.packs[0][0].left(), 1, "the trial pack is spent first");
+        assert!(book.spend(QuotaKind::Quick, 100));
+        assert!(book.spend(QuotaKind::Quick, 100));
+        assert!(!book.spend(QuotaKind::Quick, 100));
+        assert_eq!(book.left(QuotaKind::Realtime, 100), FREE_TRIAL);
+    }
+
+    #[test]
+    fn bought_packs_expire() {
+        let mut book = QuotaBook::new(0);
+        book.set_left(QuotaKind::Quick, 0, 0);
+        book.buy(QuotaKind::Quick, 5, 10);
+        assert_eq!(book.left(QuotaKind::Quick, 10), 5);
+        let later = 10 + BOUGHT_PACK_SECONDS;
+        assert_eq!(book.left(QuotaKind::Quick, later), 0);
+        assert_eq!(book.packs[0][1].status(later), 3);
+        assert!(!book.spend(QuotaKind::Quick, later));
+    }
+
+    #[test]
+    fn setting_more_than_the_packs_hold_adds_a_pack() {
+        let mut book = QuotaBook::new(0);
+        book.set_left(QuotaKind::Quick, 1_500, 0);
+        assert_eq!(book.left(QuotaKind::Quick, 0), 1_500);
+        assert_eq!(book.packs[0].len(), 2);
+    }
+}
