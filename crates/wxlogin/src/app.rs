@@ -223,6 +223,7 @@ pub async fn start(
     let mut apps = Vec::new();
     for (mut config, name, qr, push) in wechat_configs {
         config.lock_lease = settings.token_lock_lease;
+        let config = config.with_observer(Arc::new(crate::telemetry::WechatCalls));
         // Each app its own access token; through Redis, under a key of its own appid.
         let wechat = match &redis {
             Some(store) => weixin::Client::with_token_store(config, store.clone())?,
@@ -235,6 +236,9 @@ pub async fn start(
             qr,
             push,
         });
+    }
+    if let Some(interval) = settings.quota_poll_interval {
+        crate::quota::spawn(apps.iter().map(|a| a.wechat.clone()).collect(), interval);
     }
     let apps = if sim.is_some() {
         Apps::with_first_as_default(apps)

@@ -13,6 +13,7 @@ pub mod config;
 pub mod logins;
 pub mod phone_crypto;
 mod private_file;
+pub mod quota;
 pub mod ratelimit;
 pub mod sandbox;
 mod sandbox_ui;

@@ -46,9 +46,70 @@ pub fn prometheus() -> &'static metrics_exporter_prometheus::PrometheusHandle {
     })
 }
 
-/// Records one finished request.
+/// Records one finished request, and, for a login route, the login by flow and outcome.
 pub fn record_request(route: &str, status: u16, outcome: &'static str, seconds: f64) {
     metrics::counter!("wxlogin_requests_total", "route" => route.to_owned(), "status" => status.to_string(), "outcome" => outcome).increment(1);
     metrics::histogram!("wxlogin_request_duration_seconds", "route" => route.to_owned())
         .record(seconds);
+    // A wrong method never reached the login: it is no login attempt.
+    if let Some(flow) = login_flow(route)
+        && outcome != "method_not_allowed"
+    {
+        metrics::counter!("wxlogin_logins_total", "flow" => flow, "outcome" => outcome)
+            .increment(1);
+    }
+}
+
+/// The login flow a route template serves: `one_call` (`/api/getPhone`), `silent` (`/api/v1/login`: `ok` includes
+/// the `phone_required` answers), `phone` (`/api/v1/phone`, with a ticket or a session), `refresh`
+/// (`/api/v1/refresh` and the OAuth token endpoint), `qr` (a scan login confirmed on the phone).
+fn login_flow(route: &str) -> Option<&'static str> {
+    Some(match route {
+        "/api/getPhone" => "one_call",
+        "/api/v1/login" => "silent",
+        "/api/v1/phone" => "phone",
+        "/api/v1/refresh" | "/oauth2/token" => "refresh",
+        "/api/v1/qr-login/{id}/confirm" => "qr",
+        _ => return None,
+    })
+}
+
+/// Counts every HTTP attempt the WeChat client makes as `wxlogin_wechat_calls_total{api, outcome}`: `outcome` is
+/// the errcode (`"0"` for success) or the transport failure (`timeout`, `connect`, `http_502`, `bad_body`). Both
+/// labels come from bounded sets; nothing of the request (token, code, secret) is recorded.
+#[derive(Debug, Default)]
+pub struct WechatCalls;
+
+impl weixin::CallObserver for WechatCalls {
+    fn call(&self, api: &'static str, outcome: weixin::CallOutcome) {
+        metrics::counter!("wxlogin_wechat_calls_total", "api" => api, "outcome" => outcome.to_string())
+            .increment(1);
+    }
+}
+
+/// One phone verification WeChat billed that the service used: a phone code of `kind` that getuserphonenumber
+/// redeemed for `appid`. (WeChat bills when the button hands out the code; codes never sent to us, or sent and
+/// refused as expired, are billed but not counted here: docs/operations.md.)
+pub fn record_phone_verification(appid: &str, kind: weixin::PhoneVerificationKind) {
+    metrics::counter!("wxlogin_phone_verifications_total", "appid" => appid.to_owned(), "kind" => kind.as_str())
+        .increment(1);
+}
+
+/// What the last quota poll read: verifications of `kind` left for `appid`.
+pub fn set_phone_quota_remaining(appid: &str, kind: weixin::PhoneVerificationKind, left: u64) {
+    metrics::gauge!("wxlogin_phone_quota_remaining", "appid" => appid.to_owned(), "kind" => kind.as_str())
+        .set(left as f64);
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn login_routes_name_their_flow() {
+        assert_eq!(super::login_flow("/api/v1/login"), Some("silent"));
+        assert_eq!(
+            super::login_flow("/api/v1/qr-login/{id}/confirm"),
+            Some("qr")
+        );
+        assert_eq!(super::login_flow("/api/v1/me"), None);
+    }
 }

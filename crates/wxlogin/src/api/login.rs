@@ -25,9 +25,11 @@ pub async fn get_phone(
 ) -> Result<Json<Success<SessionAnswer>>, ApiError> {
     let login_code: LoginCode = body.required("loginCode")?;
     let phone_code: PhoneCode = body.required("phoneCode")?;
+    let kind = phone_kind(&body)?;
     let app = state.app(&headers, Some(&body))?;
     state.limit_ip(&client).await?;
     let logged_in = state.logins.one_call(app, &login_code, &phone_code).await?;
+    crate::telemetry::record_phone_verification(&logged_in.appid, kind);
     Ok(Success::new(SessionAnswer::seed(logged_in)))
 }
 
@@ -71,6 +73,7 @@ pub async fn phone(
     body: JsonObject,
 ) -> Result<Json<Success<SessionAnswer>>, ApiError> {
     let phone_code: PhoneCode = body.required("phoneCode")?;
+    let kind = phone_kind(&body)?;
     let bearer = edge::bearer(&headers)?;
     let ticket = match bearer {
         Some(_) => None,
@@ -104,7 +107,19 @@ pub async fn phone(
         }
         (None, None) => return Err(ApiError::field("ticket", FieldProblem::Missing)),
     };
+    crate::telemetry::record_phone_verification(&logged_in.appid, kind);
     Ok(Success::new(SessionAnswer::v1(logged_in)))
+}
+
+/// The optional `phoneKind` (`quick`: getPhoneNumber, the default; `realtime`: getRealtimePhoneNumber): which
+/// verification the phone code was, so `/metrics` counts it at its price. The answer does not depend on it.
+fn phone_kind(body: &JsonObject) -> Result<weixin::PhoneVerificationKind, ApiError> {
+    match body.optional_text("phoneKind")? {
+        None => Ok(weixin::PhoneVerificationKind::Quick),
+        Some(text) => text
+            .parse()
+            .map_err(|_| ApiError::field("phoneKind", FieldProblem::Malformed)),
+    }
 }
 
 // ---- answers ----
@@ -202,8 +217,20 @@ pub struct GetPhoneRequest {
     /// From the getPhoneNumber button.
     #[schema(min_length = 1, max_length = 256, pattern = r"^[!-~]+$")]
     phone_code: String,
+    /// Which button gave the code: `quick` (getPhoneNumber, default) or `realtime` (getRealtimePhoneNumber).
+    /// Only counted in `/metrics` (`wxlogin_phone_verifications_total`).
+    phone_kind: Option<PhoneKind>,
     /// The app; else `X-WX-AppId`, WeChat's Referer, or the only app.
     appid: Option<String>,
+}
+
+/// Which phone button gave a phone code; WeChat bills the two at different prices.
+#[derive(ToSchema, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+#[allow(dead_code)]
+pub enum PhoneKind {
+    Quick,
+    Realtime,
 }
 
 /// `/api/v1/login`.
@@ -227,5 +254,7 @@ pub struct PhoneRequest {
     /// phone of a logged-in account).
     #[schema(pattern = r"^wxt_[A-Za-z0-9_-]{43}$")]
     ticket: String,
+    /// As in `/api/getPhone`: `quick` (default) or `realtime`.
+    phone_kind: Option<PhoneKind>,
     appid: Option<String>,
 }

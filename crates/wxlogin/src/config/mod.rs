@@ -35,6 +35,7 @@ pub mod defaults {
     pub const PHONE_BINDING: &str = "verify";
     pub const LOG_FORMAT: &str = "text";
     pub const TOKEN_LOCK_LEASE: &str = "10s";
+    pub const QUOTA_POLL_INTERVAL: &str = "10m";
     pub const HEADER_TIMEOUT: &str = "10s";
     pub const REQUEST_TIMEOUT: &str = "30s";
     pub const IDLE_TIMEOUT: &str = "60s";
@@ -99,6 +100,9 @@ pub struct ServeArgs {
     /// With Redis: how long a crashed instance's access-token refresh lock can hold up the others.
     #[arg(long, env = "WXLOGIN_TOKEN_LOCK_LEASE")]
     pub token_lock_lease: Option<String>,
+    /// How often each app's phone-verification quota is read from WeChat (one call per app and kind); `0` off.
+    #[arg(long, env = "WXLOGIN_QUOTA_POLL_INTERVAL")]
+    pub quota_poll_interval: Option<String>,
     /// A request head must be complete this long after accept, or after its first byte on a kept-alive connection.
     #[arg(long, env = "WXLOGIN_HEADER_TIMEOUT")]
     pub header_timeout: Option<String>,
@@ -170,6 +174,8 @@ pub struct Settings {
     pub sandbox_forced: bool,
     pub json_logs: bool,
     pub token_lock_lease: Duration,
+    /// How often the quota poller reads WeChat's phone-verification quota; `None`: never (`0`).
+    pub quota_poll_interval: Option<Duration>,
     /// The limits in force (all off with `--rate-limits off`).
     pub rate_limits: RateLimitConfig,
     pub trusted_proxies: TrustedProxies,
@@ -225,6 +231,12 @@ impl Settings {
                 "--token-lock-lease must be at least 100ms".into(),
             ));
         }
+        let quota_poll_interval = duration(
+            "--quota-poll-interval",
+            &merged.quota_poll_interval,
+            "10m, or 0 to turn it off",
+        )?;
+        let quota_poll_interval = (!quota_poll_interval.is_zero()).then_some(quota_poll_interval);
         let json_logs = match merged.log_format.as_str() {
             "text" => false,
             "json" => true,
@@ -306,6 +318,7 @@ impl Settings {
             sandbox_forced: sandbox_asked,
             json_logs,
             token_lock_lease,
+            quota_poll_interval,
             rate_limits,
             trusted_proxies: merged.trusted_proxies,
             connection_limits,

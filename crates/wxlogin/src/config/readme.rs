@@ -45,6 +45,7 @@ fn the_readme_states_the_defaults() {
         ("session-ttl", d::SESSION_TTL),
         ("phone-binding", d::PHONE_BINDING),
         ("token-lock-lease", d::TOKEN_LOCK_LEASE),
+        ("quota-poll-interval", d::QUOTA_POLL_INTERVAL),
         ("header-timeout", d::HEADER_TIMEOUT),
         ("request-timeout", d::REQUEST_TIMEOUT),
         ("idle-timeout", d::IDLE_TIMEOUT),
