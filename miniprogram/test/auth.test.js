@@ -161,6 +161,17 @@ describe('the button detail', () => {
     expect(env.toasts()).toEqual([auth.TEXT.no_quota]);
   });
 
+  test('the real-time button: its code goes with phoneKind realtime (billed 0.04 元, counted apart in /metrics)', async () => {
+    config.phoneButtonKind = 'getRealtimePhoneNumber';
+    expect(await auth.launch()).toEqual({ status: 'phone_required' });
+
+    const r = await auth.loginWithPhone(allow('13912345678'));
+
+    expect(r).toEqual({ status: 'ok', phone: '139****5678' });
+    const [phone] = env.service.callsTo('/api/v1/phone');
+    expect(phone.data).toEqual({ phoneCode: 'pc:13912345678', ticket: expect.stringMatching(/^ticket-/), phoneKind: 'realtime' });
+  });
+
   test.each([
     [112, 'privacy_undeclared'],
     [104, 'privacy_denied'],
