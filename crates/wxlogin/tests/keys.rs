@@ -84,6 +84,14 @@ async fn a_key_rotation_under_load_fails_nothing_and_the_old_key_goes_once_its_t
         ..common::sandbox_args(&dir)
     };
     let app = Arc::new(spawn_with(args).await);
+    // The load taps the phone button more often than the simulator's free 1,000 verifications allow: buy a pack,
+    // or the taps past it would get errno 1400001 and no code.
+    let appid = app.sim().apps()[0].appid.clone();
+    let pack = wxsim::QuotaChange {
+        buy: Some(1_000_000),
+        ..Default::default()
+    };
+    app.sim().change_quota(&appid, &pack).unwrap();
     let http = reqwest::Client::new();
     let openid = app.user("13800138555").await;
     let (status, first) = app.get_phone(&openid).await;
