@@ -4,6 +4,9 @@
 //! - [`Client::get_phone_number`]: a getPhoneNumber button code → the verified phone number (the watermark is
 //!   checked against our AppID), optionally bound to an openid so WeChat checks the code is that user's;
 //! - [`Client::get_unlimited_qr_code`]: a mini program code (image bytes) for a page and a [`Scene`];
+//! - [`Client::charge_usage`]: the phone-verification quota (packs, calls left) of a [`PhoneVerificationKind`];
+//! - a [`CallObserver`] set on the [`Config`] is told about every HTTP attempt (API name, errcode or transport
+//!   failure), so a service can count WeChat calls without this crate depending on a metrics library;
 //! - [`Client::check_session_key`], and legacy [`Client::decrypt_data`] / [`Client::decrypt_phone_number`];
 //! - the access token: `stable_token`, cached until shortly before expiry, refreshed by one caller while the
 //!   others wait, dropped and refreshed once when WeChat rejects it, kept in a [`TokenStore`] that a cluster can

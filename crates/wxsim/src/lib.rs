@@ -17,9 +17,10 @@
 //! | `POST /users` | [`NewUser`] `{"phoneNumber","countryCode"?,"appid"?}` | `201` [`SandboxUser`]; `200` if known |
 //! | `GET /users?appid=` | — | `{"users":[…]}` |
 //! | `POST /login-code` | `{"openid"}` | [`IssuedCode`] `{"code","expiresIn":300}` |
-//! | `POST /phone-code` | [`PhoneCodeRequest`] `{"openid","phoneNumber"?,"countryCode"?}` | [`IssuedCode`] |
+//! | `POST /phone-code` | [`PhoneCodeRequest`] `{"openid","phoneNumber"?,"countryCode"?,"kind"?}` | [`IssuedCode`]; spends one verification of `kind` (`quick` default, `realtime`); none left: `403 no_quota` with `"errno":1400001` |
 //! | `GET /apps` | — | `[{"appid","bound"}]`, in order (never a secret) |
 //! | `POST /apps/{appid}/bind` | none or `{}` | [`AppBinding`] `{"appid","bound":true}`; `404 unknown_app` |
+//! | `GET`/`POST /apps/{appid}/quota` | [`QuotaChange`] `{"kind"?,"buy"?,"left"?}` | [`QuotaState`] `{"appid","kind","spuId","left","used"}` (`GET`: both kinds) |
 //! | `POST /scan` | [`ScanRequest`] `{"openid","image"}` or `{"openid","scene","page"?,"appid"?}` | [`LaunchOptions`] `{"appid","path","query":{"scene"},"scene":1047,"openid","envVersion"}` |
 //! | `POST /batch` | [`BatchRequest`] | `{"items":[…]}` of [`BatchItem`] |
 //! | `GET`/`POST /clock` | `{"advanceSeconds"}` | `{"now"}` |
@@ -32,7 +33,8 @@
 //!
 //! A user of an unbound app ([`SimConfig::unbound_apps`]) has no `unionid` until the app is bound. A phone code
 //! with `phoneNumber` answers that number (WeChat lets a user pick another verified number) and stays bound to
-//! the user's openid.
+//! the user's openid. Each app has a phone-verification quota per kind (the free 1,000, packs bought through the
+//! device API) that `/wxa/charge/usage/get` reports in WeChat's shape; `/batch` spends none (load tests).
 //!
 //! The model follows WeChat's documentation as summarised in `wechat-api.md`; it depends on nothing else of
 //! wxlogin, so it can catch the client's mistakes rather than share them.
