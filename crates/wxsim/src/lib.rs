@@ -102,6 +102,7 @@
 //!     limit ([`Limits::wxacode_per_app_per_minute`], 5,000) answers 45009.
 
 mod batch;
+mod charge;
 mod clock;
 mod codes;
 mod config;

@@ -1,25 +1,20 @@
 //! The phone-verification quota (`/miniprogram/dev/server/API/charge/api_getusagedetail.html`): every app has,
 //! per kind of verification, packs of calls: the free trial of 1,000 and packs bought. Each phone code the
 //! button hands out spends one call (WeChat bills the button's success, not the server's redemption); with none
-//! left the tap fails with errno 1400001 and no code. `GET /wxa/charge/usage/get` reports the packs in WeChat's
-//! shape; the device API buys packs and sets what is left, for tests.
+//! left the tap fails with errno 1400001 and no code. `GET /wxa/charge/usage/get` (charge.rs) reports the packs in
+//! WeChat's shape; the device API buys packs and sets what is left, for tests.
 
 use axum::Json;
 use axum::body::Bytes;
 use axum::extract::rejection::PathRejection;
 use axum::extract::{Path, State};
-use axum::http::{Method, StatusCode, Uri};
-use axum::response::Response;
+use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
 
 use crate::Simulator;
 use crate::device::{DeviceError, DeviceResult, parse};
-use crate::errcode::{Errcode, json_response};
 use crate::error::SimError;
-use crate::faults::Route;
-use crate::query::param;
 use crate::state::Inner;
-use crate::wechat::{enter, finish, require};
 
 /// The errno the button answers when no call is left.
 pub const NO_QUOTA_ERRNO: i64 = 1_400_001;
@@ -32,10 +27,6 @@ const NEVER: u64 = 4_294_967_295;
 /// How long a bought pack lasts.
 // Guess: WeChat sells packs valid for a period; the simulator makes them last a year from purchase.
 const BOUGHT_PACK_SECONDS: u64 = 365 * 86_400;
-/// WeChat's page-size cap (`limit` ≤ 20).
-const MAX_LIMIT: usize = 20;
-const BAD_PARAMETER: Errcode = Errcode(10_120_002);
-const INVALID_SPU: Errcode = Errcode(10_120_700);
 
 /// Which verification a call is for: two products with their own quota.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -59,7 +50,7 @@ impl QuotaKind {
         }
     }
 
-    fn sku_id(self) -> &'static str {
+    pub(crate) fn sku_id(self) -> &'static str {
         // Guess: the free trial's skuId is the example's 20000093 for quick; real-time's is made up.
         match self {
             QuotaKind::Quick => "20000093",
@@ -67,7 +58,7 @@ impl QuotaKind {
         }
     }
 
-    fn index(self) -> usize {
+    pub(crate) fn index(self) -> usize {
         self as usize
     }
 }
@@ -75,23 +66,23 @@ impl QuotaKind {
 /// One pack, as `detailList` shows it.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
-struct Pack {
-    pkg_id: String,
-    all: u64,
-    used: u64,
-    start_time: u64,
-    end_time: u64,
+pub(crate) struct Pack {
+    pub(crate) pkg_id: String,
+    pub(crate) all: u64,
+    pub(crate) used: u64,
+    pub(crate) start_time: u64,
+    pub(crate) end_time: u64,
     /// Guess: 1 = free trial (the example's value), 2 = bought.
-    source: i64,
+    pub(crate) source: i64,
 }
 
 impl Pack {
-    fn in_effect(&self, now: u64) -> bool {
+    pub(crate) fn in_effect(&self, now: u64) -> bool {
         self.start_time <= now && now < self.end_time
     }
 
     /// WeChat's status: 1 in effect, 2 not yet, 3 expired.
-    fn status(&self, now: u64) -> i64 {
+    pub(crate) fn status(&self, now: u64) -> i64 {
         if now < self.start_time {
             2
         } else if now >= self.end_time {
@@ -108,7 +99,7 @@ impl Pack {
 
 /// One app's packs, per kind, oldest first.
 pub(crate) struct QuotaBook {
-    packs: [Vec<Pack>; 2],
+    pub(crate) packs: [Vec<Pack>; 2],
     bought: u64,
 }
 
@@ -290,102 +281,6 @@ pub(crate) async fn post_quota(
     let appid = app_path(appid)?;
     let change: QuotaChange = parse(&body)?;
     Ok(Json(sim.change_quota(&appid, &change)?))
-}
-
-/// `GET /wxa/charge/usage/get?access_token&spuId&offset&limit`.
-pub(crate) async fn charge_usage(
-    State(sim): State<Simulator>,
-    method: Method,
-    uri: Uri,
-) -> Response {
-    let inner = &*sim.inner;
-    let result = match enter(inner, Route::ChargeUsage).await {
-        Err(e) => Err(e),
-        Ok(()) => usage(inner, &method, &uri),
-    };
-    finish(inner, Route::ChargeUsage, result)
-}
-
-#[derive(Serialize)]
-#[serde(rename_all = "camelCase")]
-struct UsageAnswer<'a> {
-    errcode: i64,
-    errmsg: &'static str,
-    all: String,
-    effective_all: String,
-    effective_use: String,
-    total: usize,
-    detail_list: Vec<PackAnswer<'a>>,
-}
-
-/// A pack with WeChat's counts as strings and its status at the time of asking.
-#[derive(Serialize)]
-#[serde(rename_all = "camelCase")]
-struct PackAnswer<'a> {
-    all: String,
-    used: String,
-    source: i64,
-    start_time: u64,
-    spu_id: &'static str,
-    pkg_id: &'a str,
-    end_time: u64,
-    sku_id: &'static str,
-    status: i64,
-}
-
-// Guess: WeChat does not document its check order or the defaults of offset/limit; the simulator checks the
-// token, then spuId (missing or not digits: 10120002; unknown: 10120700), then offset/limit (not numbers, or
-// limit outside 1..=20: 10120002); offset defaults to 0 and limit to 20.
-fn usage(inner: &Inner, method: &Method, uri: &Uri) -> Result<Response, Errcode> {
-    require(method, Method::GET)?;
-    let q = uri.query();
-    let now = inner.clock.now();
-    let app = inner.check_access_token(param(q, "access_token").as_deref(), now)?;
-    let spu = param(q, "spuId").ok_or(BAD_PARAMETER)?;
-    if spu.is_empty() || !spu.bytes().all(|b| b.is_ascii_digit()) {
-        return Err(BAD_PARAMETER);
-    }
-    let kind = QuotaKind::ALL
-        .into_iter()
-        .find(|k| k.spu_id() == spu)
-        .ok_or(INVALID_SPU)?;
-    let number = |name: &str, default: usize| match param(q, name) {
-        None => Ok(default),
-        Some(v) => v.parse::<usize>().map_err(|_| BAD_PARAMETER),
-    };
-    let offset = number("offset", 0)?;
-    let limit = number("limit", MAX_LIMIT)?;
-    if !(1..=MAX_LIMIT).contains(&limit) {
-        return Err(BAD_PARAMETER);
-    }
-    let book = inner.app(app).quota.lock();
-    let packs = &book.packs[kind.index()];
-    let effective: Vec<&Pack> = packs.iter().filter(|p| p.in_effect(now)).collect();
-    let answer = UsageAnswer {
-        errcode: 0,
-        errmsg: "ok",
-        all: packs.iter().map(|p| p.all).sum::<u64>().to_string(),
-        effective_all: effective.iter().map(|p| p.all).sum::<u64>().to_string(),
-        effective_use: effective.iter().map(|p| p.used).sum::<u64>().to_string(),
-        total: packs.len(),
-        detail_list: packs
-            .iter()
-            .skip(offset)
-            .take(limit)
-            .map(|p| PackAnswer {
-                all: p.all.to_string(),
-                used: p.used.to_string(),
-                source: p.source,
-                start_time: p.start_time,
-                spu_id: kind.spu_id(),
-                pkg_id: &p.pkg_id,
-                end_time: p.end_time,
-                sku_id: kind.sku_id(),
-                status: p.status(now),
-            })
-            .collect(),
-    };
-    Ok(json_response(&answer))
 }
 
 #[cfg(test)]

@@ -32,7 +32,7 @@ pub(crate) fn router(sim: Simulator) -> Router {
             Route::WxaCodeUnlimit.path(),
             any(crate::wxacode::get_unlimited),
         )
-        .route(Route::ChargeUsage.path(), any(crate::quota::charge_usage))
+        .route(Route::ChargeUsage.path(), any(crate::charge::charge_usage))
         .with_state(sim)
 }
 
