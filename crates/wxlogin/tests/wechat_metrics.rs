@@ -123,6 +123,15 @@ async fn metrics_count_wechat_calls_billed_verifications_quota_and_logins() {
         common::assert_error(&answer, 400, "phone_code_invalid");
     }
 
+    // An unknown phoneKind is refused before WeChat is called (nothing billed, nothing counted as verified).
+    let answer = app
+        .post(
+            "/api/v1/phone",
+            json!({ "phoneCode": "any-code", "ticket": "wxt_x", "phoneKind": "both" }),
+        )
+        .await;
+    common::assert_error(&answer, 400, "invalid_field");
+
     // Two taps whose codes never reach the service (billed all the same), then none left: errno 1400001.
     let openid = app.user("13800000007").await;
     for _ in 0..2 {
@@ -185,6 +194,7 @@ async fn metrics_count_wechat_calls_billed_verifications_quota_and_logins() {
     assert_eq!(logins("phone", "ok"), 4.0);
     assert_eq!(logins("one_call", "phone_code_invalid"), 2.0);
     assert_eq!(logins("one_call", "ok"), 0.0);
+    assert_eq!(logins("phone", "invalid_field"), 1.0);
     // Bounded labels only: no phone number, openid or code in any series.
     for secret in ["13800000001", openid.as_str(), "junk-"] {
         assert!(!text.contains(secret), "{secret} in /metrics");
