@@ -44,8 +44,8 @@ mod charge;
 mod client;
 mod crypto;
 mod error;
-pub mod push;
 mod observe;
+pub mod push;
 mod qrcode;
 #[cfg(feature = "redis")]
 mod redis_store;
