@@ -145,7 +145,26 @@ async fn metrics_count_wechat_calls_billed_verifications_quota_and_logins() {
     );
     quota_gauge_becomes(&app, &appid, "quick", 0.0).await;
 
+    // WeChat pushes that a logged-in user withdrew the phone (the sandbox wires its pushes to itself).
+    let revoker = app.user("13800000001").await;
+    let (status, pushed) = app
+        .post("/sandbox/v1/users/revoke", json!({ "openid": revoker }))
+        .await;
+    assert_eq!(
+        (status, &pushed["answer"]["body"]),
+        (200, &json!("success")),
+        "{pushed}"
+    );
+
     let text = metrics(&app).await;
+    assert_eq!(
+        series(
+            &text,
+            "wxlogin_wechat_pushes_total",
+            &[("event", "revoke_phone"), ("outcome", "deleted")]
+        ),
+        1.0
+    );
     let calls = |api: &str, outcome: &str| {
         series(
             &text,
