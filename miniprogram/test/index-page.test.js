@@ -73,3 +73,38 @@ test('logout forgets the account and the app with the token', async () => {
   expect(env.wx.getStorageSync('wxlogin.accountId')).toBeFalsy();
   expect(env.wx.getStorageSync('wxlogin.appid')).toBeFalsy();
 });
+
+test('注销账号: after the confirm, DELETE /api/v1/me, the storage cleared, the login page; the next login is new', async () => {
+  const page = await open();
+  await page.instance.onDeleteAccount();
+  expect(env.wx.showModal).toHaveBeenCalledTimes(1);
+  expect(env.wx.showModal.mock.calls[0][0].title).toBe('注销账号');
+  const deletes = env.service.calls.filter((c) => c.method === 'DELETE' && c.path === '/api/v1/me');
+  expect(deletes).toHaveLength(1);
+  expect(deletes[0].header.Authorization || deletes[0].header.authorization).toMatch(/^Bearer /);
+  expect(auth.getSession()).toBeNull();
+  expect(env.toasts()).toEqual(['账号已注销']);
+  expect(env.wx.reLaunch).toHaveBeenCalledWith({ url: '/pages/login/login?loggedOut=1' });
+  expect(env.service.users.has('o-carol')).toBe(false);
+  // The same WeChat user, logging in again, is asked for the phone: the service no longer knows them.
+  const again = await auth.launch();
+  expect(again.status).toBe('phone_required');
+});
+
+test('注销账号 cancelled in the modal: nothing is sent, the session stays', async () => {
+  const page = await open();
+  env.device.modalConfirm = false;
+  await page.instance.onDeleteAccount();
+  expect(env.service.calls.filter((c) => c.method === 'DELETE')).toHaveLength(0);
+  expect(auth.getSession()).not.toBeNull();
+  expect(env.wx.reLaunch).not.toHaveBeenCalled();
+});
+
+test('注销账号 failing on the service: its toast, the session stays', async () => {
+  const page = await open();
+  env.service.inject('/api/v1/me', { statusCode: 503, body: { code: 3007, msg: '服务暂时不可用，请稍后再试', error: 'database_unavailable' } });
+  await page.instance.onDeleteAccount();
+  expect(env.toasts()).toEqual(['服务暂时不可用，请稍后再试']);
+  expect(auth.getSession()).not.toBeNull();
+  expect(env.wx.reLaunch).not.toHaveBeenCalled();
+});

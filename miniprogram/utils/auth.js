@@ -338,8 +338,44 @@ async function logout() {
   }
 }
 
+// What the user confirms before the account is deleted.
+const DELETE_PROMPT = {
+  title: '注销账号',
+  content: '注销后，账号及其手机号、登录记录将被删除且无法恢复；再次登录将成为新账号。',
+  confirmText: '注销',
+};
+
+// 注销账号 (PIPL's right to deletion): after the user confirms, DELETE /api/v1/me deletes the account and everything of
+// it on the service (the phone, every app's identity, every session), and the storage is cleared. Resolves
+// {status: 'deleted' | 'cancelled' | 'failed'}; never throws.
+async function deleteAccount() {
+  const confirmed = await new Promise((resolve) => {
+    wx.showModal({
+      title: DELETE_PROMPT.title,
+      content: DELETE_PROMPT.content,
+      confirmText: DELETE_PROMPT.confirmText,
+      confirmColor: '#e64340',
+      success: (res) => resolve(Boolean(res && res.confirm)),
+      fail: () => resolve(false),
+    });
+  });
+  if (!confirmed) return { status: 'cancelled' };
+  try {
+    if (!getSession()) throw new AuthError('unauthorized');
+    await authorizedRequest('/api/v1/me', { method: 'DELETE' });
+    clearSession();
+    ticket = null;
+    return { status: 'deleted' };
+  } catch (err) {
+    if (isUnauthorized(err)) clearSession();
+    showError(err);
+    return { status: 'failed', error: err };
+  }
+}
+
 module.exports = {
   launch,
+  deleteAccount,
   loginWithPhone,
   changePhone,
   fetchMe,

@@ -1,5 +1,6 @@
 // The page after login: the masked phone, the account and the app the login landed on (from storage at once, then
-// from GET /api/v1/me, with the number of apps the account is linked in), change phone, logout.
+// from GET /api/v1/me, with the number of apps the account is linked in), change phone, logout, and 注销账号 (the
+// account deleted on the service after a confirmation).
 const auth = require('../../utils/auth');
 
 Page({
@@ -46,6 +47,19 @@ Page({
     if (result.status === 'ok') {
       this.setData({ phone: result.phone });
       wx.showToast({ title: '手机号已更新', icon: 'success' });
+    } else if (result.error && result.error.kind === 'unauthorized') {
+      wx.reLaunch({ url: '/pages/login/login' });
+    }
+  },
+
+  async onDeleteAccount() {
+    if (this.data.busy) return;
+    this.setData({ busy: true });
+    const result = await auth.deleteAccount();
+    this.setData({ busy: false });
+    if (result.status === 'deleted') {
+      wx.showToast({ title: '账号已注销', icon: 'success' });
+      wx.reLaunch({ url: '/pages/login/login?loggedOut=1' });
     } else if (result.error && result.error.kind === 'unauthorized') {
       wx.reLaunch({ url: '/pages/login/login' });
     }

@@ -187,6 +187,14 @@ function createService() {
       if (s) endSession(s.sid);
       return { statusCode: 200, body: '' };
     },
+    // The account and its sessions go; the user is unknown to the next login.
+    'DELETE /api/v1/me'({ header }) {
+      const openid = bearer(header);
+      if (!openid) return err(401, 2006, 'unauthorized', '请先登录');
+      users.delete(openid);
+      for (const s of [...sessions.values()]) if (s.openid === openid) endSession(s.sid);
+      return ok({});
+    },
     'POST /api/v1/logout'({ header }) {
       const s = bearerSession(header);
       if (s) endSession(s.sid);
@@ -254,6 +262,11 @@ function installWx({ openid = 'o-alice', service = createService() } = {}) {
   wx.removeStorageSync = jest.fn((k) => storage.delete(k));
   wx.showToast = jest.fn();
   wx.reLaunch = jest.fn();
+  // The user's answer to the next modal: device.modalConfirm (default: confirm).
+  wx.showModal = jest.fn((opts) => {
+    const confirm = device.modalConfirm !== false;
+    setTimeout(() => opts.success && opts.success({ confirm, cancel: !confirm, errMsg: 'showModal:ok' }), 0);
+  });
   wx.openPrivacyContract = jest.fn((opts) => opts && opts.success && opts.success({}));
   wx.getPrivacySetting = jest.fn((opts) =>
     opts.success({ needAuthorization: true, privacyContractName: '《示例小程序隐私保护指引》' }));
