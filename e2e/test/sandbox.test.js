@@ -254,6 +254,50 @@ test("the seed's one-call flow: 允许 → POST /api/getPhone → logged in", as
   }
 });
 
+test('WeChat pushes the phone revoke (the phone is asked again), then 注销账号 deletes the account', async (t) => {
+  if (mock) {
+    t.skip('the mock has no WeChat pushes');
+    return;
+  }
+  await page.selectOption('#opt-flow', 'silent');
+  const phone = await freshPhone();
+  const user = await api('POST', '/sandbox/v1/users', { phoneNumber: phone });
+  await pickUser(user);
+  const allowPhone = async () => {
+    await launch();
+    await waitState('phone');
+    const bound = page.waitForResponse((r) => new URL(r.url()).pathname === '/api/v1/phone');
+    await page.click('#phone-button');
+    await page.waitForSelector('#sheet', { state: 'visible' });
+    await page.click('#sheet-allow');
+    assert.equal((await bound).status(), 200);
+    await waitState('ok');
+    // The account id, once /api/v1/me has filled the line in (before, it shows what storage had).
+    await page.waitForFunction(() => /账号 acc_[0-9a-f]{24} · 小程序 wx[0-9a-f]{16}/
+      .test(document.querySelector('#me-account').textContent));
+    return page.evaluate(() => document.querySelector('#me-account').textContent.match(/acc_[0-9a-f]{24}/)[0]);
+  };
+  const account = await allowPhone();
+
+  // In WeChat's settings the user withdraws the phone: WeChat pushes it, safe mode, to /wechat/push/{appid}.
+  const pushed = page.waitForResponse((r) => new URL(r.url()).pathname === '/sandbox/v1/users/revoke');
+  await page.click('#wechat-revoke');
+  const delivery = await (await pushed).json();
+  assert.deepEqual(delivery.answer, { status: 200, body: 'success' });
+  assert.match(delivery.sent.url, /\/wechat\/push\/wx[0-9a-f]{16}\?.*encrypt_type=aes&msg_signature=/);
+  // The account lost its phone and its sessions: the next launch asks for the phone again, same account after.
+  assert.equal(await allowPhone(), account);
+
+  // 注销账号: the confirm, DELETE /api/v1/me; the next launch is somebody new.
+  page.once('dialog', (d) => d.accept());
+  const deleted = page.waitForResponse((r) => new URL(r.url()).pathname === '/api/v1/me'
+    && r.request().method() === 'DELETE');
+  await page.click('#delete-account');
+  assert.equal((await deleted).status(), 200);
+  await waitState('idle');
+  assert.notEqual(await allowPhone(), account);
+});
+
 test('no script error on the page', () => {
   assert.deepEqual(pageErrors, []);
 });
