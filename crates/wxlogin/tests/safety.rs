@@ -86,18 +86,16 @@ async fn sandbox_mode_is_never_reached_by_accident() {
     );
 
     // --sandbox asks for it explicitly, on any address, with a warning.
-    let (mut child, port) = common::serve_on_free_port(
-        |port| {
-            let listen = format!("0.0.0.0:{port}");
-            ["--sandbox", "--listen", &listen, "--data-dir", dir_arg]
-                .map(String::from)
-                .to_vec()
-        },
-        &[],
-        "warn",
-        |port| format!("http://127.0.0.1:{port}/healthz"),
+    let (mut child, addr, early) = common::spawn_listening(
+        common::serve_command(
+            &["--sandbox", "--listen", "0.0.0.0:0", "--data-dir", dir_arg],
+            &[],
+            common::SERVE_LOG,
+        ),
+        common::serve_announced,
     )
     .await;
+    let port = addr.port();
     let http = reqwest::Client::new();
     let stats = http
         .get(format!("http://127.0.0.1:{port}/sandbox/v1/stats"))
@@ -107,8 +105,7 @@ async fn sandbox_mode_is_never_reached_by_accident() {
     assert_eq!(stats.status(), 200);
     child.start_kill().unwrap();
     let output = child.wait_with_output().await.unwrap();
-    let logs = String::from_utf8_lossy(&output.stdout).into_owned()
-        + &String::from_utf8_lossy(&output.stderr);
+    let logs = early + &String::from_utf8_lossy(&output.stderr);
     assert!(
         logs.contains("--sandbox") && logs.contains("WARN"),
         "{logs}"

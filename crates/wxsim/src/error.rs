@@ -7,6 +7,9 @@ pub enum SimError {
     UnknownApp(String),
     #[error("unknown openid {0:?}")]
     UnknownUser(String),
+    /// The person closed their WeChat account (`POST /users/cancel`).
+    #[error("the WeChat account of {0:?} is closed")]
+    AccountClosed(String),
     #[error(
         "invalid phone number {0:?}: digits only; 11 digits starting with 1 for country code 86, 4 to 15 digits otherwise"
     )]
@@ -33,6 +36,7 @@ impl SimError {
         match self {
             SimError::UnknownApp(_) => "unknown_app",
             SimError::UnknownUser(_) => "unknown_user",
+            SimError::AccountClosed(_) => "account_closed",
             SimError::InvalidPhoneNumber(_) => "invalid_phone_number",
             SimError::InvalidCountryCode(_) => "invalid_country_code",
             SimError::InvalidRequest(_) => "invalid_request",
@@ -46,6 +50,7 @@ impl SimError {
     pub fn status(&self) -> u16 {
         match self {
             SimError::UnknownApp(_) | SimError::UnknownUser(_) => 404,
+            SimError::AccountClosed(_) => 410,
             SimError::InvalidPhoneNumber(_)
             | SimError::InvalidCountryCode(_)
             | SimError::InvalidRequest(_)

@@ -154,6 +154,8 @@ impl Inner {
                 fields.push(("RevokeInfo", revoke_info));
             }
             UserEvent::Cancel => {
+                // The account is closed whatever the push's fate: WeChat's side is done.
+                self.close_account(&user);
                 fields.push(("Event", "user_authorization_cancellation".to_owned()));
                 fields.push(("OpenID", user.openid.clone()));
                 fields.push(("AppID", appid.clone()));

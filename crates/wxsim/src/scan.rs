@@ -58,7 +58,7 @@ pub struct LaunchQuery {
 
 impl Inner {
     pub(crate) fn scan(&self, req: &ScanRequest) -> Result<LaunchOptions, SimError> {
-        let user = self.user(&req.openid)?;
+        let user = self.active_user(&req.openid)?;
         let user_app = self.app(user.app);
         let code = match (&req.image, &req.scene) {
             (Some(image), None) => {

@@ -88,7 +88,7 @@ impl Simulator {
 
     /// `POST /login-code`: what `wx.login()` gives; rotates the user's session_key.
     pub fn login_code(&self, openid: &str) -> Result<IssuedCode, SimError> {
-        let user = self.inner.user(openid)?;
+        let user = self.inner.active_user(openid)?;
         Ok(self.inner.mint_login_code(&user))
     }
 
@@ -104,7 +104,7 @@ impl Simulator {
     /// `POST /phone-code`: the same, for another number when `req.phone_number` is set (checked like a new
     /// user's; the code stays bound to the user, so getuserphonenumber's openid check still applies).
     pub fn phone_code_with(&self, req: &PhoneCodeRequest) -> Result<IssuedCode, SimError> {
-        let user = self.inner.user(&req.openid)?;
+        let user = self.inner.active_user(&req.openid)?;
         let other_phone = req.other_phone()?;
         self.inner
             .spend_quota(user.app, req.kind.unwrap_or_default())?;

@@ -33,6 +33,9 @@ pub struct SandboxUser {
     pub pure_phone_number: String,
     pub country_code: String,
     pub appid: String,
+    /// The person closed their WeChat account (`POST /users/cancel`): no more login or phone codes.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub closed: bool,
 }
 
 /// What `POST /users` takes.
@@ -159,6 +162,8 @@ pub(crate) struct Inner {
     next_sweep_at: AtomicU64,
     /// Each app's message-push target.
     pub(crate) pushes: crate::push::PushTargets,
+    /// Openids of people who closed their WeChat account (`POST /users/cancel`): no more codes for them.
+    pub(crate) closed: dashmap::DashSet<String>,
 }
 
 /// How often (in sim seconds) expired codes and long-dead tokens are dropped.
@@ -225,6 +230,7 @@ impl Inner {
             token_serial: AtomicU64::new(0),
             next_sweep_at: AtomicU64::new(0),
             pushes: crate::push::PushTargets::default(),
+            closed: dashmap::DashSet::new(),
         }
     }
 
@@ -255,6 +261,24 @@ impl Inner {
             .ok_or_else(|| SimError::UnknownUser(openid.to_owned()))
     }
 
+    /// A user who can still act in WeChat: not one who closed their WeChat account.
+    pub(crate) fn active_user(&self, openid: &str) -> Result<Arc<User>, SimError> {
+        let user = self.user(openid)?;
+        if self.closed.contains(openid) {
+            return Err(SimError::AccountClosed(openid.to_owned()));
+        }
+        Ok(user)
+    }
+
+    /// The person behind `user` closes their WeChat account: every app's user with their phone.
+    pub(crate) fn close_account(&self, user: &User) {
+        for other in self.users.iter() {
+            if other.phone == user.phone {
+                self.closed.insert(other.openid.clone());
+            }
+        }
+    }
+
     pub(crate) fn sandbox_user(&self, user: &User) -> SandboxUser {
         let app = self.app(user.app);
         SandboxUser {
@@ -264,6 +288,7 @@ impl Inner {
             pure_phone_number: user.phone.pure.clone(),
             country_code: user.phone.country_code.clone(),
             appid: app.creds.appid.clone(),
+            closed: self.closed.contains(&user.openid),
         }
     }
 

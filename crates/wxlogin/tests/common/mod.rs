@@ -203,29 +203,66 @@ pub fn serve_command(args: &[&str], env: &[(&str, &str)], log: &str) -> tokio::p
     command
 }
 
-/// Starts `serve_command(args(port))` on a port that was free a moment ago and waits until `url(port)` answers. The
-/// port can be taken by another test between the check and the child's bind (tests run in parallel); then the child
-/// exits saying so and another port is tried. Any other exit fails the test with the child's own output.
-pub async fn serve_on_free_port(
-    args: impl Fn(u16) -> Vec<String>,
-    env: &[(&str, &str)],
-    log: &str,
-    url: impl Fn(u16) -> String,
-) -> (tokio::process::Child, u16) {
-    let http = reqwest::Client::new();
-    for _ in 0..5 {
-        let port = free_port();
-        let args = args(port);
-        let args: Vec<&str> = args.iter().map(String::as_str).collect();
-        let mut child = serve_command(&args, env, log).spawn().unwrap();
-        match wait_child_up(&http, &mut child, &url(port)).await {
-            Ok(()) => return (child, port),
-            Err(output) if output.contains("Address already in use") => continue,
-            Err(output) => panic!("wxlogin {args:?} exited before it answered: {output}"),
+/// Starts `command` (a `wxlogin` listening on port 0) and reads its stdout until `announced` finds the address it
+/// listens on in a line. No port is picked ahead, so no other test can take it in between, and no other process can
+/// answer in its place. Afterwards its stdout is drained, so a chatty child never blocks on a full pipe. A child that
+/// exits first fails the test with its own output. Also answers the lines it printed before that one.
+pub async fn spawn_listening(
+    mut command: tokio::process::Command,
+    announced: fn(&str) -> Option<std::net::SocketAddr>,
+) -> (tokio::process::Child, std::net::SocketAddr, String) {
+    use tokio::io::{AsyncBufReadExt, AsyncReadExt, BufReader};
+    command
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .kill_on_drop(true);
+    let mut child = command.spawn().unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let mut seen = String::new();
+    let found = tokio::time::timeout(std::time::Duration::from_secs(30), async {
+        while let Ok(Some(line)) = lines.next_line().await {
+            if let Some(addr) = announced(&line) {
+                return Some(addr);
+            }
+            seen.push_str(&line);
+            seen.push('\n');
+        }
+        None
+    })
+    .await;
+    match found {
+        Ok(Some(addr)) => {
+            tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+            (child, addr, seen)
+        }
+        _ => {
+            let _ = child.start_kill();
+            let mut err = String::new();
+            if let Some(mut stderr) = child.stderr.take() {
+                let _ = stderr.read_to_string(&mut err).await;
+            }
+            panic!("wxlogin did not say where it listens: {seen}{err}")
         }
     }
-    panic!("no free port after 5 tries")
 }
+
+/// `serve`'s "wxlogin listening addr=…" line (at info for `wxlogin::app`: see [`SERVE_LOG`]).
+pub fn serve_announced(line: &str) -> Option<std::net::SocketAddr> {
+    if !line.contains("wxlogin listening") {
+        return None;
+    }
+    let rest = line.split("addr=").nth(1)?;
+    rest.split_whitespace().next()?.parse().ok()
+}
+
+/// `sim`'s "WeChat simulator listening on http://…" line.
+pub fn sim_announced(line: &str) -> Option<std::net::SocketAddr> {
+    let rest = line.split("listening on http://").nth(1)?;
+    rest.split([' ', '/']).next()?.parse().ok()
+}
+
+/// Warnings only, and the line that says where `serve` listens.
+pub const SERVE_LOG: &str = "warn,wxlogin::app=info";
 
 /// Waits until `url` answers, or until `child` exits: then answers its output (stdout and stderr, when piped).
 pub async fn wait_child_up(

@@ -1,9 +1,8 @@
 //! The product from outside: the real `wxlogin sim` with two apps under one Open Platform account and one unbound
 //! app, and the real `wxlogin serve` in production mode with all three in `[[apps]]`.
 
-use super::{free_port, temp_dir, wait_up};
+use super::temp_dir;
 use serde_json::{Value, json};
-use std::process::{Child, Command, Stdio};
 
 pub const A: &str = "wx00000000000000a1";
 pub const B: &str = "wx00000000000000b2";
@@ -20,7 +19,8 @@ pub struct Product {
     pub base: String,
     pub data_dir: std::path::PathBuf,
     pub http: reqwest::Client,
-    children: Vec<Child>,
+    // Both killed when the product is dropped (kill_on_drop).
+    sim_child: Option<tokio::process::Child>,
     serve: Option<tokio::process::Child>,
     database_url: Option<String>,
     /// The settings `serve` runs with: its flags (but the listen address) and environment, for the CLI.
@@ -41,15 +41,6 @@ pub struct Options<'a> {
     pub database_url: Option<String>,
 }
 
-impl Drop for Product {
-    fn drop(&mut self) {
-        for child in &mut self.children {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-    }
-}
-
 impl Product {
     /// `accounts`: the `[accounts]` table's body.
     pub async fn start(accounts: &str) -> Self {
@@ -63,9 +54,8 @@ impl Product {
     pub async fn start_with(options: Options<'_>) -> Self {
         let bin = env!("CARGO_BIN_EXE_wxlogin");
         let http = reqwest::Client::new();
-        let sim_port = free_port();
-        let sim = Command::new(bin)
-            .args(["sim", "--listen", &format!("127.0.0.1:{sim_port}")])
+        let mut sim = tokio::process::Command::new(bin);
+        sim.args(["sim", "--listen", "127.0.0.1:0"])
             .args([
                 "--app",
                 &format!("{A}:{SECRET_A}"),
@@ -73,23 +63,20 @@ impl Product {
                 &format!("{B}:{SECRET_B}"),
             ])
             .args(["--app-unbound", &format!("{C}:{SECRET_C}")])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        let sim_base = format!("http://127.0.0.1:{sim_port}");
+            .env("RUST_LOG", "warn");
+        let (sim, sim_addr, _) = super::spawn_listening(sim, super::sim_announced).await;
+        let sim_base = format!("http://{sim_addr}");
         let mut product = Product {
             sim: sim_base.clone(),
             base: String::new(),
             data_dir: temp_dir("product"),
             http: http.clone(),
-            children: vec![sim],
+            sim_child: Some(sim),
             serve: None,
             database_url: options.database_url.clone(),
             settings: Vec::new(),
             env: Vec::new(),
         };
-        wait_up(&http, &format!("{sim_base}/sandbox/v1/stats")).await;
 
         let config = product.data_dir.join("wxlogin.toml");
         let [extra_a, extra_b, extra_c] = options.per_app;
@@ -115,27 +102,25 @@ impl Product {
             env.push(("WXLOGIN_DATABASE_URL", url.clone()));
         }
         let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
-        let (serve, port) = super::serve_on_free_port(
-            |port| {
-                vec![
-                    "--listen".into(),
-                    format!("127.0.0.1:{port}"),
-                    "--config".into(),
-                    config.display().to_string(),
-                    "--data-dir".into(),
-                    data.display().to_string(),
-                    "--wechat-base-url".into(),
-                    sim_base.clone(),
-                    "--rate-limits".into(),
-                    "off".into(),
-                ]
-            },
-            &env,
-            "warn",
-            |port| format!("http://127.0.0.1:{port}/healthz"),
+        let args = [
+            "--listen".to_owned(),
+            "127.0.0.1:0".to_owned(),
+            "--config".to_owned(),
+            config.display().to_string(),
+            "--data-dir".to_owned(),
+            data.display().to_string(),
+            "--wechat-base-url".to_owned(),
+            sim_base.clone(),
+            "--rate-limits".to_owned(),
+            "off".to_owned(),
+        ];
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let (serve, addr, _) = super::spawn_listening(
+            super::serve_command(&args, &env, super::SERVE_LOG),
+            super::serve_announced,
         )
         .await;
-        product.base = format!("http://127.0.0.1:{port}");
+        product.base = format!("http://{addr}");
         product.settings = vec![
             "--config".into(),
             config.display().to_string(),
