@@ -29,7 +29,7 @@
 //! | `GET /stats` | — | [`Stats`] |
 //! | `GET`/`PUT /apps/{appid}/push` | [`PushTarget`] `{"url","token","encodingAesKey"?,"format":"json"\|"xml"}` | [`PushTargetView`] `{"url","mode":"safe"\|"plaintext","format"}` (never the Token or key) |
 //! | `POST /users/revoke` | `{"openid","revokeInfo"?}` (default `"8"`, the phone number) | [`PushDelivery`] `{"sent":{"url","contentType","body"},"answer":{"status","body"}}`: the push WeChat made, and what the URL answered; `409 no_push_target`, `502 push_unreachable` |
-//! | `POST /users/cancel` | `{"openid"}` (the user closes their WeChat account) | [`PushDelivery`] |
+//! | `POST /users/cancel` | `{"openid"}` (the user closes their WeChat account) | [`PushDelivery`]; from then on the person's users in every app are `closed`: login and phone codes and scans answer `410 account_closed` |
 //!
 //! A user of an unbound app ([`SimConfig::unbound_apps`]) has no `unionid` until the app is bound. A phone code
 //! with `phoneNumber` answers that number (WeChat lets a user pick another verified number) and stays bound to
