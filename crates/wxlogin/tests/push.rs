@@ -362,6 +362,18 @@ async fn forged_and_replayed_pushes_are_refused_with_4xx_and_change_nothing() {
             "push_stale",
         ),
         (
+            "the lowest timestamp there is",
+            signed(&encrypt, i64::MIN),
+            401,
+            "push_stale",
+        ),
+        (
+            "the highest",
+            signed(&encrypt, i64::MAX),
+            401,
+            "push_stale",
+        ),
+        (
             "not JSON nor XML, correctly signed",
             (signed(&encrypt, now()).0, "hello".to_owned()),
             400,

@@ -125,15 +125,14 @@ impl Logins {
         event: WechatEvent,
     ) -> Result<Handled, ApiError> {
         let now = self.clock.now();
-        let window = PUSH_WINDOW.as_secs() as i64;
-        if (now - delivery.timestamp).abs() > window {
+        // Any i64 may come in a signed query: no arithmetic on it may overflow.
+        if now.abs_diff(delivery.timestamp) > PUSH_WINDOW.as_secs() {
             return Err(ApiError::PushStale);
         }
-        if !self
-            .store
-            .note_push(&delivery.digest, delivery.timestamp + window)
-            .await?
-        {
+        let keep_until = delivery
+            .timestamp
+            .saturating_add(PUSH_WINDOW.as_secs() as i64);
+        if !self.store.note_push(&delivery.digest, keep_until).await? {
             return Err(ApiError::PushReplayed);
         }
         let records = self.records();
