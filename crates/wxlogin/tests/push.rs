@@ -367,12 +367,7 @@ async fn forged_and_replayed_pushes_are_refused_with_4xx_and_change_nothing() {
             401,
             "push_stale",
         ),
-        (
-            "the highest",
-            signed(&encrypt, i64::MAX),
-            401,
-            "push_stale",
-        ),
+        ("the highest", signed(&encrypt, i64::MAX), 401, "push_stale"),
         (
             "not JSON nor XML, correctly signed",
             (signed(&encrypt, now()).0, "hello".to_owned()),
