@@ -18,7 +18,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 BENCH = ROOT / "bench"
-WXLOGIN = ROOT / "target" / "release" / "wxlogin"
+# Where `cargo build --release` puts it: CARGO_TARGET_DIR when set (relative to the workspace), else target/.
+WXLOGIN = (ROOT / os.environ.get("CARGO_TARGET_DIR", "target")) / "release" / "wxlogin"
 VENV = BENCH / ".venv"
 
 # Fixed test credentials in WeChat's shapes (wx + 16 hex, 32 hex); the simulator knows only this app.
