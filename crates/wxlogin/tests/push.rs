@@ -385,6 +385,32 @@ async fn forged_and_replayed_pushes_are_refused_with_4xx_and_change_nothing() {
         );
         assert_eq!(product.state().await, state, "{what} changed nothing");
     }
+    // Every refusal is counted, by its error id (the push-refused alert reads these).
+    let metrics = product
+        .http
+        .get(format!("{}/metrics", product.base))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let refused = |event: &str, outcome: &str| {
+        let series =
+            format!("wxlogin_wechat_pushes_total{{event=\"{event}\",outcome=\"{outcome}\"}} ");
+        metrics
+            .lines()
+            .find_map(|l| l.strip_prefix(series.as_str()))
+            .map_or(0.0, |v| v.parse::<f64>().unwrap())
+    };
+    assert_eq!(
+        refused("unread", "push_signature_invalid"),
+        4.0,
+        "{metrics}"
+    );
+    assert_eq!(refused("unread", "push_malformed"), 4.0, "{metrics}");
+    assert_eq!(refused("revoke_phone", "push_stale"), 3.0, "{metrics}");
+
     // The captured push itself, replayed: 409. Alice, whom a forged revoke named, is still logged in.
     let replay = post(
         query.to_owned(),

@@ -45,28 +45,39 @@ pub async fn receive(
     Query(query): Query<PushQuery>,
     body: Bytes,
 ) -> Result<&'static str, ApiError> {
-    let message = keys(&state, &appid)?
-        .open(&appid, &query, &body)
-        .map_err(refusal)?;
-    let delivery = delivery(&appid, &query)?;
-    let event = event(&appid, message)?;
-    let what = event_name(&event);
-    let handled = state
-        .logins
-        .wechat_push(&appid, delivery, event)
-        .await
-        .inspect_err(|e| {
-            metrics::counter!("wxlogin_wechat_pushes_total", "event" => what, "outcome" => e.row().error)
-                .increment(1);
-        })?;
-    let outcome = match handled {
-        Handled::Deleted => "deleted",
-        Handled::Nothing => "nothing",
+    let (event, handled) = handle(&state, &appid, &query, &body).await;
+    // Every push is counted, refused ones too: a push_token that differs from WeChat's console shows as a stream of
+    // push_signature_invalid (the WxloginWechatPushesRefused alert).
+    let outcome = match &handled {
+        Ok(Handled::Deleted) => "deleted",
+        Ok(Handled::Nothing) => "nothing",
+        Err(e) => e.row().error,
     };
-    metrics::counter!("wxlogin_wechat_pushes_total", "event" => what, "outcome" => outcome)
+    metrics::counter!("wxlogin_wechat_pushes_total", "event" => event, "outcome" => outcome)
         .increment(1);
-    tracing::info!(%appid, event = what, outcome, "WeChat push handled");
+    handled?;
+    tracing::info!(%appid, event, outcome, "WeChat push handled");
     Ok("success")
+}
+
+/// Opens, reads and acts on one push; names its event (`unread` when it could not be opened).
+async fn handle(
+    state: &AppState,
+    appid: &str,
+    query: &PushQuery,
+    body: &[u8],
+) -> (&'static str, Result<Handled, ApiError>) {
+    let read = keys(state, appid).and_then(|keys| {
+        let message = keys.open(appid, query, body).map_err(refusal)?;
+        Ok((delivery(appid, query)?, event(appid, message)?))
+    });
+    match read {
+        Err(e) => ("unread", Err(e)),
+        Ok((delivery, event)) => {
+            let name = event_name(&event);
+            (name, state.logins.wechat_push(appid, delivery, event).await)
+        }
+    }
 }
 
 fn keys<'a>(state: &'a AppState, appid: &str) -> Result<&'a PushKeys, ApiError> {
