@@ -325,7 +325,9 @@ pub async fn start(
 
     crate::telemetry::prometheus();
     announce(&settings, addr, &appids, sim.is_some());
-    spawn_purge(store.clone());
+    if let Some(interval) = settings.purge_interval {
+        spawn_purge(store.clone(), interval);
+    }
 
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let limits = settings.connection_limits.clone();
@@ -380,15 +382,22 @@ fn announce(settings: &Settings, addr: SocketAddr, appids: &[String], sandbox: b
     tracing::info!(%addr, phone_binding = binding, database = if settings.database_url.is_some() { "external" } else { "sqlite (data dir)" }, token_store = if settings.redis_url.is_some() { "redis (shared)" } else { "in process" }, "wxlogin listening");
 }
 
-/// Expired sessions and tickets are refused by their expiry anyway; this only keeps the tables small.
-fn spawn_purge(store: Arc<dyn Store>) {
+/// Expired sessions and tickets are refused by their expiry anyway; this only keeps the tables small. The first
+/// purge runs one interval after start, so a restart (or many instances starting together) does not begin with
+/// one; each runs in batches ([`Store::purge_expired`]) so logins go on while it deletes.
+fn spawn_purge(store: Arc<dyn Store>, interval: Duration) {
     tokio::spawn(async move {
-        let mut tick = tokio::time::interval(Duration::from_secs(600));
+        let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + interval, interval);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             tick.tick().await;
+            let started = std::time::Instant::now();
             match store.purge_expired(SystemClock.now()).await {
-                Ok(n) if n > 0 => tracing::info!(rows = n, "purged expired sessions and tickets"),
-                Ok(_) => {}
+                Ok(rows) => tracing::info!(
+                    rows,
+                    elapsed_ms = started.elapsed().as_millis() as u64,
+                    "purged expired sessions, tickets and spent refresh tokens"
+                ),
                 Err(e) => tracing::warn!(error = %e, "purging expired sessions failed"),
             }
         }

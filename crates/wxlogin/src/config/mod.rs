@@ -36,6 +36,7 @@ pub mod defaults {
     pub const LOG_FORMAT: &str = "text";
     pub const TOKEN_LOCK_LEASE: &str = "10s";
     pub const QUOTA_POLL_INTERVAL: &str = "10m";
+    pub const PURGE_INTERVAL: &str = "10m";
     pub const HEADER_TIMEOUT: &str = "10s";
     pub const REQUEST_TIMEOUT: &str = "30s";
     pub const IDLE_TIMEOUT: &str = "60s";
@@ -103,6 +104,9 @@ pub struct ServeArgs {
     /// How often each app's phone-verification quota is read from WeChat (one call per app and kind); `0` off.
     #[arg(long, env = "WXLOGIN_QUOTA_POLL_INTERVAL")]
     pub quota_poll_interval: Option<String>,
+    /// How often expired sessions, tickets and spent refresh tokens are deleted (in batches); `0` off.
+    #[arg(long, env = "WXLOGIN_PURGE_INTERVAL")]
+    pub purge_interval: Option<String>,
     /// A request head must be complete this long after accept, or after its first byte on a kept-alive connection.
     #[arg(long, env = "WXLOGIN_HEADER_TIMEOUT")]
     pub header_timeout: Option<String>,
@@ -176,6 +180,8 @@ pub struct Settings {
     pub token_lock_lease: Duration,
     /// How often the quota poller reads WeChat's phone-verification quota; `None`: never (`0`).
     pub quota_poll_interval: Option<Duration>,
+    /// How often expired rows are purged; `None`: never (`0`).
+    pub purge_interval: Option<Duration>,
     /// The limits in force (all off with `--rate-limits off`).
     pub rate_limits: RateLimitConfig,
     pub trusted_proxies: TrustedProxies,
@@ -237,6 +243,12 @@ impl Settings {
             "10m, or 0 to turn it off",
         )?;
         let quota_poll_interval = (!quota_poll_interval.is_zero()).then_some(quota_poll_interval);
+        let purge_interval = duration(
+            "--purge-interval",
+            &merged.purge_interval,
+            "10m, or 0 to turn it off",
+        )?;
+        let purge_interval = (!purge_interval.is_zero()).then_some(purge_interval);
         let json_logs = match merged.log_format.as_str() {
             "text" => false,
             "json" => true,
@@ -319,6 +331,7 @@ impl Settings {
             json_logs,
             token_lock_lease,
             quota_poll_interval,
+            purge_interval,
             rate_limits,
             trusted_proxies: merged.trusted_proxies,
             connection_limits,

@@ -46,6 +46,7 @@ fn the_readme_states_the_defaults() {
         ("phone-binding", d::PHONE_BINDING),
         ("token-lock-lease", d::TOKEN_LOCK_LEASE),
         ("quota-poll-interval", d::QUOTA_POLL_INTERVAL),
+        ("purge-interval", d::PURGE_INTERVAL),
         ("header-timeout", d::HEADER_TIMEOUT),
         ("request-timeout", d::REQUEST_TIMEOUT),
         ("idle-timeout", d::IDLE_TIMEOUT),

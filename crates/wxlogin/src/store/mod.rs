@@ -34,6 +34,7 @@ pub use plan::{Holder, Plan, QuickLogin, QuickOutcome, Step};
 pub use postgres::{PgStore, open_pg_with_schema};
 pub use privacy::{ScanSummary, SessionSummary};
 pub use qr::{NewQrLogin, QrChange, QrLoginRecord, QrStatus, Scanner, WebClient};
+pub use queries::PURGE_BATCH;
 pub use sqlite::SqliteStore;
 pub use tokens::{Refresh, Rotation, RotationOutcome, SigningKeyRecord};
 

@@ -323,7 +323,18 @@ impl<B: Backend> Store for SqlStore<B> {
     }
 
     async fn purge_expired(&self, now: UnixTime) -> Result<u64, StoreError> {
-        Ok(self.db.write(queries::purge(now)).await?.iter().sum())
+        let mut purged = 0;
+        for batch in queries::purge_batches(B::DIALECT, now) {
+            // Each batch is a write of its own: other writes queue between two batches, not behind the purge.
+            loop {
+                let deleted: u64 = self.db.write(vec![batch.clone()]).await?.iter().sum();
+                purged += deleted;
+                if deleted < queries::PURGE_BATCH as u64 {
+                    break;
+                }
+            }
+        }
+        Ok(purged)
     }
 
     async fn ping(&self) -> Result<(), StoreError> {

@@ -99,6 +99,7 @@ store_cases! {
         refused_phone_codes_spend_a_ticket_at_the_cap,
         an_expired_ticket_is_not_consumed,
         purge_removes_only_expired_rows,
+        purge_deletes_in_batches_until_nothing_expired_is_left,
         // concurrency.rs
         concurrent_signups_of_one_identity_make_one_account,
         concurrent_claims_of_one_phone_leave_it_with_one_account,

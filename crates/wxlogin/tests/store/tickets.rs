@@ -168,3 +168,30 @@ pub async fn purge_removes_only_expired_rows(store: Arc<dyn Store>) {
     assert!(store.release_ticket(&old_ticket, true, None).await.unwrap());
     assert_eq!(store.count_accounts().await.unwrap(), 1);
 }
+
+/// A purge deletes in batches of `PURGE_BATCH` rows, each its own transaction, until a table has no expired row
+/// left: several batches' worth go, the live rows stay, and two purges at once (two instances) delete each row
+/// once between them.
+pub async fn purge_deletes_in_batches_until_nothing_expired_is_left(store: Arc<dyn Store>) {
+    let store = &*store;
+    let (id, live) = signup(store, APPID, "o1", None, Some(1)).await;
+    let expired = 2 * wxlogin::store::PURGE_BATCH as usize + 7;
+    let sessions = (0..expired)
+        .map(|i| session(APPID, "o1", token(), NOW - 1 - i as i64 % 100))
+        .collect();
+    apply(store, NOW - 200, sessions).await.unwrap();
+    let later: Vec<_> = (0..3).map(|_| token()).collect();
+    let sessions = later
+        .iter()
+        .map(|t| session(APPID, "o1", *t, NOW + 60))
+        .collect();
+    apply(store, NOW, sessions).await.unwrap();
+
+    let (a, b) = tokio::join!(store.purge_expired(NOW), store.purge_expired(NOW));
+    assert_eq!(a.unwrap() + b.unwrap(), expired as u64);
+    assert_eq!(store.purge_expired(NOW).await.unwrap(), 0);
+    assert_eq!(session_account(store, &live, APPID).await, Some(id.clone()));
+    for t in &later {
+        assert_eq!(session_account(store, t, APPID).await, Some(id.clone()));
+    }
+}
