@@ -175,14 +175,6 @@ impl Logins {
     pub async fn refresh(&self, presented: &RefreshToken) -> Result<Refreshed, ApiError> {
         let now = self.clock.now();
         let sid = presented.session();
-        let session = self.store.session_by_id(&sid.0, now).await?;
-        // A session of an app this instance does not serve is not touched (a token belongs to its app).
-        if session
-            .as_ref()
-            .is_some_and(|s| self.apps.get(&s.identity.appid).is_none())
-        {
-            return Err(ApiError::RefreshInvalid);
-        }
         let next = RefreshToken::next(sid);
         let rotation = Rotation {
             session: sid.0,
@@ -190,17 +182,22 @@ impl Logins {
             next: next.secret_hash(),
             expires_at: now + self.policy.refresh_ttl.as_secs() as i64,
             now,
+            // A session of an app this instance does not serve is not touched (a token belongs to its app).
+            apps: self
+                .apps
+                .iter()
+                .map(|app| app.appid.as_str().to_owned())
+                .collect(),
         };
-        match self.store.rotate_refresh(rotation).await? {
-            RotationOutcome::Rotated => {}
+        let session = match self.store.rotate_refresh(rotation).await? {
+            RotationOutcome::Rotated(session) => *session,
             RotationOutcome::Reused => {
                 self.live.invalidate(&sid.0);
                 tracing::warn!(sid = ?sid, "a rotated refresh token was presented again: its session is ended");
                 return Err(ApiError::RefreshReused);
             }
             RotationOutcome::Invalid => return Err(ApiError::RefreshInvalid),
-        }
-        let session = session.ok_or(ApiError::RefreshInvalid)?;
+        };
         let who = Who {
             account: session.account.id.clone(),
             appid: &session.identity.appid,

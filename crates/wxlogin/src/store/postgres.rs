@@ -68,6 +68,21 @@ impl Backend for Postgres {
         Ok(bind_as(&query).fetch_optional(&self.pool).await?)
     }
 
+    async fn write_then_read<T: Record>(
+        &self,
+        statements: Vec<Statement>,
+        read: Query,
+    ) -> Result<Option<T>, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        for statement in &statements {
+            let done = bind(&statement.query).execute(&mut *tx).await?;
+            check(statement.expect, done.rows_affected())?;
+        }
+        let row = bind_as(&read).fetch_optional(&mut *tx).await?;
+        tx.commit().await?;
+        Ok(row)
+    }
+
     async fn ping(&self) -> Result<(), StoreError> {
         let query = super::queries::ping();
         let ping = bind(&query).execute(&self.pool);

@@ -109,8 +109,20 @@ impl<B: Backend> Store for SqlStore<B> {
     }
 
     async fn rotate_refresh(&self, rotation: Rotation) -> Result<RotationOutcome, StoreError> {
-        match self.db.write(writes::rotate_refresh(&rotation)).await {
-            Ok(_) => return Ok(RotationOutcome::Rotated),
+        // The session is read in the rotation's own transaction: one trip to the database per refresh, not a read
+        // and then a write (on SQLite each trip is a handoff to another thread; bench scenario e).
+        let rotated = self
+            .db
+            .write_then_read::<SessionRow>(
+                writes::rotate_refresh(&rotation, B::DIALECT),
+                queries::session_by_id(&rotation.session, rotation.now),
+            )
+            .await;
+        match rotated {
+            Ok(Some(session)) => return Ok(RotationOutcome::Rotated(Box::new(session.into()))),
+            // Rotated, yet not live right after: nothing to mint from (the rotation never shortens a session to
+            // now, so this does not happen); the spent token fails like any invalid one.
+            Ok(None) => return Ok(RotationOutcome::Invalid),
             Err(StoreError::Conflict) => {}
             Err(other) => return Err(other),
         }
@@ -378,6 +390,14 @@ pub trait Backend: Send + Sync + 'static {
 
     /// One write that answers a row (`UPDATE … RETURNING`).
     async fn write_returning<T: Record>(&self, query: Query) -> Result<Option<T>, StoreError>;
+
+    /// The statements as [`write`](Self::write) runs them, then `read` in the same transaction: the row as the
+    /// write left it, in one trip where a write and a read would take two. Nothing is read if the write fails.
+    async fn write_then_read<T: Record>(
+        &self,
+        statements: Vec<Statement>,
+        read: Query,
+    ) -> Result<Option<T>, StoreError>;
 
     async fn ping(&self) -> Result<(), StoreError>;
 

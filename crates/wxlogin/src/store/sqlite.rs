@@ -11,6 +11,7 @@ use std::path::Path;
 use std::str::FromStr;
 use std::time::Duration;
 
+use sqlx::sqlite::SqliteRow;
 use sqlx::{AssertSqlSafe, Connection, SqliteConnection, SqlitePool};
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -74,6 +75,15 @@ impl Backend for Sqlite {
 
     async fn write_returning<T: Record>(&self, query: Query) -> Result<Option<T>, StoreError> {
         Ok(bind_as(&query).fetch_optional(&self.writer).await?)
+    }
+
+    async fn write_then_read<T: Record>(
+        &self,
+        statements: Vec<Statement>,
+        read: Query,
+    ) -> Result<Option<T>, StoreError> {
+        let row = self.queue.submit_then_read(statements, read).await?;
+        Ok(row.map(|row| T::from_row(&row)).transpose()?)
     }
 
     async fn ping(&self) -> Result<(), StoreError> {
@@ -210,7 +220,15 @@ const QUEUE: usize = 4096;
 
 struct Write {
     statements: Vec<Statement>,
-    reply: oneshot::Sender<Result<Vec<u64>, StoreError>>,
+    /// A read after the statements, in their transaction ([`Backend::write_then_read`]).
+    read: Option<Query>,
+    reply: oneshot::Sender<Result<Written, StoreError>>,
+}
+
+/// What one write answers: the rows each statement changed, and its read's row.
+struct Written {
+    rows: Vec<u64>,
+    read: Option<SqliteRow>,
 }
 
 /// The queue and the task that drains it; the task stops when the store is dropped.
@@ -236,11 +254,30 @@ impl WriteQueue {
 
     /// Queues the statements of one write and waits for their commit; answers the rows each changed.
     pub(super) async fn submit(&self, statements: Vec<Statement>) -> Result<Vec<u64>, StoreError> {
+        Ok(self.send(statements, None).await?.rows)
+    }
+
+    /// As [`submit`](Self::submit), then `read` on the writer in the same transaction: its first row.
+    pub(super) async fn submit_then_read(
+        &self,
+        statements: Vec<Statement>,
+        read: Query,
+    ) -> Result<Option<SqliteRow>, StoreError> {
+        Ok(self.send(statements, Some(read)).await?.read)
+    }
+
+    async fn send(
+        &self,
+        statements: Vec<Statement>,
+        read: Option<Query>,
+    ) -> Result<Written, StoreError> {
         let (reply, answer) = oneshot::channel();
-        self.queue
-            .send(Write { statements, reply })
-            .await
-            .map_err(|_| stopped())?;
+        let write = Write {
+            statements,
+            read,
+            reply,
+        };
+        self.queue.send(write).await.map_err(|_| stopped())?;
         answer.await.map_err(|_| stopped())?
     }
 }
@@ -256,10 +293,10 @@ async fn run(writer: SqlitePool, mut queue: mpsc::Receiver<Write>) {
         let writes = std::mem::take(&mut batch);
         if writes.len() > 1 {
             match write_batch(&writer, &writes, &mut combined).await {
-                Ok(rows) => {
-                    for (write, rows) in writes.into_iter().zip(rows) {
+                Ok(done) => {
+                    for (write, done) in writes.into_iter().zip(done) {
                         // A caller that went away (request cancelled) no longer needs the answer.
-                        let _ = write.reply.send(Ok(rows));
+                        let _ = write.reply.send(Ok(done));
                     }
                     continue;
                 }
@@ -269,7 +306,7 @@ async fn run(writer: SqlitePool, mut queue: mpsc::Receiver<Write>) {
             }
         }
         for write in writes {
-            let outcome = write_alone(&writer, &write.statements, &mut combined).await;
+            let outcome = write_alone(&writer, &write, &mut combined).await;
             let _ = write.reply.send(outcome);
         }
     }
@@ -279,33 +316,47 @@ async fn write_batch(
     writer: &SqlitePool,
     writes: &[Write],
     combined: &mut Combined,
-) -> Result<Vec<Vec<u64>>, StoreError> {
+) -> Result<Vec<Written>, StoreError> {
     let mut conn = writer.acquire().await?;
     let mut tx = conn.begin_with("BEGIN IMMEDIATE").await?;
-    let mut rows = Vec::with_capacity(writes.len());
+    let mut done = Vec::with_capacity(writes.len());
     for write in writes {
-        rows.push(apply(&mut tx, &write.statements, combined).await?);
+        done.push(apply_then_read(&mut tx, write, combined).await?);
     }
     tx.commit().await?;
-    Ok(rows)
+    Ok(done)
 }
 
 async fn write_alone(
     writer: &SqlitePool,
-    statements: &[Statement],
+    write: &Write,
     combined: &mut Combined,
-) -> Result<Vec<u64>, StoreError> {
+) -> Result<Written, StoreError> {
     let mut conn = writer.acquire().await?;
-    if statements.len() == 1 {
+    if write.statements.len() == 1 {
         // One statement is a transaction by itself: no BEGIN and COMMIT round trips to the connection's thread
         // (a returning user's silent login writes only its session). A statement that expects one row is keyed by
-        // a unique key, so one whose check fails has written nothing.
-        return apply(&mut conn, statements, combined).await;
+        // a unique key, so one whose check fails has written nothing. A read right after it on this connection
+        // still sees the database as the statement left it: every write goes through this one connection.
+        return apply_then_read(&mut conn, write, combined).await;
     }
     let mut tx = conn.begin_with("BEGIN IMMEDIATE").await?;
-    let rows = apply(&mut tx, statements, combined).await?;
+    let done = apply_then_read(&mut tx, write, combined).await?;
     tx.commit().await?;
-    Ok(rows)
+    Ok(done)
+}
+
+async fn apply_then_read(
+    conn: &mut SqliteConnection,
+    write: &Write,
+    combined: &mut Combined,
+) -> Result<Written, StoreError> {
+    let rows = apply(conn, &write.statements, combined).await?;
+    let read = match &write.read {
+        Some(query) => bind(query).fetch_optional(&mut *conn).await?,
+        None => None,
+    };
+    Ok(Written { rows, read })
 }
 
 /// Runs one write's statements in one round trip and checks each statement's row count.

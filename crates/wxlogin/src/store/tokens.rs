@@ -13,21 +13,24 @@ pub struct Refresh {
 
 /// One use of a refresh token: the presented secret is replaced by the next one and the session's expiry slides
 /// to `expires_at` (never past its absolute end), in one transaction with remembering the presented secret as
-/// spent.
-#[derive(Clone, Copy, Debug)]
+/// spent. Only a session of one of `apps` is rotated (a token belongs to its app: an instance leaves the sessions
+/// of apps it does not serve untouched).
+#[derive(Clone, Debug)]
 pub struct Rotation {
     pub session: [u8; 32],
     pub presented: [u8; 32],
     pub next: [u8; 32],
     pub expires_at: UnixTime,
     pub now: UnixTime,
+    pub apps: Vec<String>,
 }
 
 /// What [`super::Store::rotate_refresh`] did.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub enum RotationOutcome {
-    /// The session now answers to the next secret only.
-    Rotated,
+    /// The session now answers to the next secret only; the session as the rotation left it, read in the same
+    /// transaction (the access token is minted from it).
+    Rotated(Box<super::SessionRecord>),
     /// The presented secret was rotated away before: the session was deleted (reuse detection, OAuth 2.0 Security
     /// BCP: a stolen refresh token and its rightful holder cannot both go on).
     Reused,

@@ -276,19 +276,36 @@ pub(super) fn quick_login(
 /// [`super::Store::rotate_refresh`]'s write: the next secret replaces the presented one only if the session is live
 /// and still holds it (one row, else nothing is written), and the presented secret is remembered as spent until
 /// the session's absolute end.
-pub(super) fn rotate_refresh(rotation: &Rotation) -> Vec<Statement> {
+pub(super) fn rotate_refresh(rotation: &Rotation, dialect: Dialect) -> Vec<Statement> {
+    // The session's app must be one of `$6`, the served appids as one text ` wx… wx… ` (an appid holds no space).
+    macro_rules! rotate {
+        ($position:literal) => {
+            concat!(
+                "UPDATE sessions SET refresh_hash = $3, ",
+                "expires_at = CASE WHEN $4 < ends_at THEN $4 ELSE ends_at END ",
+                "WHERE token_hash = $1 AND refresh_hash = $2 AND expires_at > $5 ",
+                "AND EXISTS (SELECT 1 FROM identities i WHERE i.id = sessions.identity_id AND ",
+                $position,
+                "($6, ' ' || i.appid || ' ') > 0)"
+            )
+        };
+    }
+    let sql = match dialect {
+        Dialect::Sqlite => rotate!("instr"),
+        Dialect::Postgres => rotate!("strpos"),
+    };
+    let apps = format!(" {} ", rotation.apps.join(" "));
     vec![
         Statement {
             query: query(
-                "UPDATE sessions SET refresh_hash = $3, \
-                 expires_at = CASE WHEN $4 < ends_at THEN $4 ELSE ends_at END \
-                 WHERE token_hash = $1 AND refresh_hash = $2 AND expires_at > $5",
+                sql,
                 vec![
                     bytes(&rotation.session),
                     bytes(&rotation.presented),
                     bytes(&rotation.next),
                     Arg::Int(rotation.expires_at),
                     Arg::Int(rotation.now),
+                    Arg::Text(apps),
                 ],
             ),
             expect: Expect::OneElseConflict,

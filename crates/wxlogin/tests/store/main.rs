@@ -110,6 +110,7 @@ store_cases! {
         a_refresh_slides_the_expiry_but_never_past_the_absolute_end,
         a_session_without_a_refresh_token_cannot_be_refreshed,
         revocation_by_refresh_token_needs_its_current_secret,
+        a_refresh_leaves_the_sessions_of_other_apps_untouched,
         signing_keys_are_stored_once_per_generation,
         // upkeep.rs
         meta_keeps_the_first_value,

@@ -40,6 +40,7 @@ fn rotation(session: [u8; 32], presented: [u8; 32], next: [u8; 32], now: i64) ->
         next,
         expires_at: now + SESSION_TTL,
         now,
+        apps: vec![APPID.into()],
     }
 }
 
@@ -50,9 +51,10 @@ pub async fn a_refresh_rotates_once_and_a_reuse_ends_the_session(store: Arc<dyn 
         .rotate_refresh(rotation(sid, a, b, NOW + 1))
         .await
         .unwrap();
-    assert_eq!(rotated, RotationOutcome::Rotated);
-    let found = store.session_by_id(&sid, NOW + 1).await.unwrap();
-    assert_eq!(found.unwrap().identity.openid, "o-rotate");
+    // The session comes back as the rotation left it, as a read after it finds it.
+    let found = store.session_by_id(&sid, NOW + 1).await.unwrap().unwrap();
+    assert_eq!(found.identity.openid, "o-rotate");
+    assert_eq!(rotated, RotationOutcome::Rotated(Box::new(found)));
     // A stranger's secret for this session is invalid and ends nothing.
     let forged = store
         .rotate_refresh(rotation(sid, token(), c, NOW + 2))
@@ -80,10 +82,10 @@ pub async fn a_refresh_slides_the_expiry_but_never_past_the_absolute_end(store: 
     let sid = session_with_refresh(store.as_ref(), "o-slide", a, ends_at).await;
     // Just before the session would expire, a refresh extends it …
     let at = NOW + SESSION_TTL - 1;
-    assert_eq!(
+    assert!(matches!(
         store.rotate_refresh(rotation(sid, a, b, at)).await.unwrap(),
-        RotationOutcome::Rotated
-    );
+        RotationOutcome::Rotated(_)
+    ));
     assert!(
         store
             .session_by_id(&sid, NOW + SESSION_TTL + 50)
@@ -141,4 +143,24 @@ pub async fn signing_keys_are_stored_once_per_generation(store: Arc<dyn Store>) 
     assert!(store.add_signing_key(key(2, "second")).await.unwrap());
     let stored = store.signing_keys().await.unwrap();
     assert_eq!(stored, vec![key(1, "first"), key(2, "second")]);
+}
+
+/// A session of an app the instance does not serve is not rotated: its token stays as it was, neither spent nor
+/// replaced, and still rotates where its app is served.
+pub async fn a_refresh_leaves_the_sessions_of_other_apps_untouched(store: Arc<dyn Store>) {
+    let (a, b) = (token(), token());
+    let sid = session_with_refresh(store.as_ref(), "o-other-app", a, NOW + 10 * SESSION_TTL).await;
+    let elsewhere = Rotation {
+        apps: vec![OTHER_APP.into()],
+        ..rotation(sid, a, b, NOW + 1)
+    };
+    assert_eq!(
+        store.rotate_refresh(elsewhere).await.unwrap(),
+        RotationOutcome::Invalid
+    );
+    let served = store
+        .rotate_refresh(rotation(sid, a, b, NOW + 2))
+        .await
+        .unwrap();
+    assert!(matches!(served, RotationOutcome::Rotated(s) if s.identity.openid == "o-other-app"));
 }
