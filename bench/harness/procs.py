@@ -244,12 +244,15 @@ DATA_KEY = base64.b64encode(os.urandom(32)).decode()
 
 def start_wxlogin(sim: Sim, workdir: Path, binding: str = "verify", instances: int = 1,
                   database_url: str | None = None, redis_url: str | None = None,
-                  binary: Path | None = None, config: Path | None = None) -> Server:
-    env = {"WX_APPID": APPID, "WX_SECRET": SECRET, "WXLOGIN_DATA_KEY": DATA_KEY, "RUST_LOG": "warn"}
+                  binary: Path | None = None, config: Path | None = None, data_dir: Path | None = None,
+                  extra_args: tuple[str, ...] = (), rust_log: str = "warn") -> Server:
+    """`data_dir`: an existing data dir for the (single) instance, e.g. a seeded database (scenario g)."""
+    env = {"WX_APPID": APPID, "WX_SECRET": SECRET, "WXLOGIN_DATA_KEY": DATA_KEY, "RUST_LOG": rust_log}
     procs, targets = [], []
     for n in range(instances):
         port = free_port()
-        data_dir = Path(tempfile.mkdtemp(prefix=f"wxlogin-{n}-", dir=workdir))
+        if data_dir is None or instances > 1:
+            data_dir = Path(tempfile.mkdtemp(prefix=f"wxlogin-{n}-", dir=workdir))
         argv = [str(binary or WXLOGIN), "serve", "--listen", f"127.0.0.1:{port}", "--data-dir", str(data_dir),
                 "--wechat-base-url", sim.base, "--phone-binding", binding,
                 # wrk sends every login from one address: the per-IP limit would refuse nearly all of it.
@@ -260,6 +263,7 @@ def start_wxlogin(sim: Sim, workdir: Path, binding: str = "verify", instances: i
             argv += ["--redis-url", redis_url]
         if config:
             argv += ["--config", str(config)]
+        argv += list(extra_args)
         proc = Proc(f"wxlogin-{n}", argv, SERVER_CORE, workdir, env=env)
         procs.append(proc)
         try:
@@ -269,7 +273,7 @@ def start_wxlogin(sim: Sim, workdir: Path, binding: str = "verify", instances: i
                 p.stop()
             raise
         targets.append(f"127.0.0.1:{port}")
-    settings = {"phone_binding": binding, "instances": instances, "RUST_LOG": "warn", "rate_limits": "off",
+    settings = {"phone_binding": binding, "instances": instances, "RUST_LOG": rust_log, "rate_limits": "off",
                 "storage": "postgres+redis" if database_url else "sqlite (WAL, synchronous=NORMAL)"}
     return Server("wxlogin", procs, targets, settings)
 

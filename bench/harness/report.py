@@ -5,6 +5,7 @@ from __future__ import annotations
 import statistics
 from html import escape
 
+from . import bigdb
 from .scenarios import UPSTREAM_MS
 
 MiB = 1024
@@ -107,6 +108,7 @@ def summarize(records: list[dict]) -> dict:
             "other_core_share": max(_noise(r) for r in rs),
             "noisy_rounds_dropped": [r["round"] + 1 for r in every if r not in rs],
         }
+    out.update(bigdb.summarize(records, _med, _noise, NOISE_LIMIT))
     for label, rs in _group(records, "c").items():
         out[f"c:{label}"] = {
             "rounds": len(rs), "tokens": [r["upstream"]["tokensIssued"] for r in rs],
@@ -144,6 +146,7 @@ def targets(summary: dict) -> list[dict]:
     if c:
         checks.append({"check": "(c) wxlogin: 1 token fetch for a cold burst of 1,000",
                        "value": ", ".join(map(str, c["tokens"])), "pass": all(t == 1 for t in c["tokens"])})
+    checks += bigdb.targets(summary)
     return checks
 
 
@@ -205,6 +208,7 @@ def markdown(summary: dict, checks: list[dict]) -> str:
     e = [(k[2:], v) for k, v in summary.items() if k.startswith("e:")]
     if e:
         parts.append(e_markdown(e))
+    parts.append(bigdb.markdown(summary, _table, _ms))
     short = [k[2:] for k, v in summary.items() if v.get("codes_ran_out")]
     if short:
         parts.append(f"\n**Codes ran out** (throughput understated) in: {', '.join(short)}.\n")

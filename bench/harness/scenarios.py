@@ -12,7 +12,7 @@ import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from . import client, tokens
+from . import bigdb, client, tokens
 from .load import WRK_THREADS, wrk, write_bodies
 from .procs import (APPID, STARTERS, Server, Sim, core_busy, core_times, cpu_seconds, pids_named, start_wxlogin,
                     stats_delta)
@@ -118,7 +118,10 @@ def _budget(cfg: Config, impl: str, latency_ms: int, conns: int, seconds: float,
     return int(rate * seconds * boost) + 4 * conns
 
 
-def load_step(cfg: Config, scenario: str, label: str, latency_ms: int, conns: int, rnd: int) -> dict:
+def load_step(cfg: Config, scenario: str, label: str, latency_ms: int, conns: int, rnd: int,
+              start=None, services: set[str] = frozenset()) -> dict:
+    """`start(sim, work)`: how to start the server (default: by the label); `services`: processes (PostgreSQL)
+    whose CPU during the measurement is the server's too."""
     impl, route, flow, _, rtts = FLOWS[label]
     boost = 1.0
     for attempt in range(4):
@@ -127,7 +130,7 @@ def load_step(cfg: Config, scenario: str, label: str, latency_ms: int, conns: in
         server = None
         try:
             sim = Sim(work)
-            server = _start(label, sim, work)
+            server = (start or (lambda sim, work: _start(label, sim, work)))(sim, work)
             warm = make_bodies(flow, sim, server, _budget(cfg, impl, latency_ms, conns, cfg.warmup_s, boost))
             main = make_bodies(flow, sim, server, _budget(cfg, impl, latency_ms, conns, cfg.measure_s, boost))
             write_bodies(work / "warm.jsonl", warm)
@@ -136,9 +139,10 @@ def load_step(cfg: Config, scenario: str, label: str, latency_ms: int, conns: in
             sim.latency(latency_ms)
             # Warm-up at the same load: fetches the access token(s), fills connection pools, JITs.
             wrk(server.targets, route, work / "warm.jsonl", conns, cfg.warmup_s)
-            before, cpu0, cores0, sim0 = sim.stats(), server.cpu(), core_times(), sim.cpu()
+            pids = pids_named(set(services)) if services else []
+            before, cpu0, cores0, sim0, svc0 = sim.stats(), server.cpu(), core_times(), sim.cpu(), cpu_seconds(pids)
             result = wrk(server.targets, route, work / "main.jsonl", conns, cfg.measure_s)
-            cores1, cpu1, after, sim1 = core_times(), server.cpu(), sim.stats(), sim.cpu()
+            cores1, cpu1, after, sim1, svc1 = core_times(), server.cpu(), sim.stats(), sim.cpu(), cpu_seconds(pids)
             rss = server.rss()
         finally:
             _teardown(server, sim, work)
@@ -154,7 +158,8 @@ def load_step(cfg: Config, scenario: str, label: str, latency_ms: int, conns: in
         "cpu_s": cpu1 - cpu0, "cpu_us_per_req": (cpu1 - cpu0) / max(1, result["requests"]) * 1e6,
         "rss_kib": sum(rss.values()), "rss_processes": len(rss), "upstream": stats_delta(before, after),
         "cores": core_busy(cores0, cores1), "sim_cpu_s": sim1 - sim0,
-        "other_cpu_s": _other(core_busy(cores0, cores1), cpu1 - cpu0, sim1 - sim0, result),
+        "services_cpu_us_per_req": (svc1 - svc0) / max(1, result["requests"]) * 1e6,
+        "other_cpu_s": _other(core_busy(cores0, cores1), cpu1 - cpu0 + svc1 - svc0, sim1 - sim0, result),
     }
 
 
@@ -274,6 +279,8 @@ def plan(scenarios: list[str], quick: bool = False) -> list[tuple]:
         steps += [("d", cfg) for cfg in D_CONFIGS]
     if "e" in scenarios:
         steps += [("e", label) for label in tokens.rows(quick)]
+    if "g" in scenarios:
+        steps += [("g", label) for label in bigdb.rows(quick)]
     return steps
 
 
@@ -287,5 +294,7 @@ def run_step(cfg: Config, step: tuple, rnd: int) -> dict:
         return burst_step(cfg, what, rnd)
     if scenario == "e":
         return tokens.token_step(cfg, what, rnd)
+    if scenario == "g":
+        return bigdb.g_step(cfg, what, rnd)
     name, instances, shared = what
     return scale_step(cfg, name, instances, shared, rnd)
