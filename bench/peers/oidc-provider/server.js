@@ -1,4 +1,4 @@
-// Peer of the field for wxlogin's token side (bench scenario e): node-oidc-provider 9 (OpenID Certified), its
+// Peer of the field for wxlogin's token side (bench scenarios e and f): node-oidc-provider 9 (OpenID Certified), its
 // introspection endpoint (RFC 7662) and its token endpoint's refresh grant with rotation, as configured below and
 // nothing else. Tokens are minted beforehand through the provider's own models (`POST /bench/mint`), since its
 // only way to a first refresh token would otherwise be an interactive authorization code flow.
