@@ -1,4 +1,4 @@
--- wrk script for the token side (scenario e): one token per line of TOKENS, put into a request template.
+-- wrk script for the token side (scenarios e and f): one token per line of TOKENS, put into a request template.
 -- Thread k of T takes lines k, k+T, k+2T, … (a file of one line: every thread takes it).
 -- Env: TOKENS (file, one token per line), MODE ("once": each line sent once, as refresh tokens must be; "cycle":
 --      the lines sent round and round, as a backend sends its users' access tokens), METHOD (GET or POST),

@@ -32,7 +32,7 @@ def wrk(targets: list[str], urlpath: str, bodies: Path, connections: int, second
 
 def wrk_tokens(target: str, tokens: Path, connections: int, seconds: float, *, mode: str, method: str,
                urlpath: str, auth: str = "", body: str = "", expect: str = "", threads: int = WRK_THREADS) -> dict:
-    """One wrk run with `tokens.lua` (scenario e): one token per line of `tokens` put into the request template
+    """One wrk run with `tokens.lua` (scenarios e and f): one token per line of `tokens` put into the request template
     (`auth`: the Authorization header, `body`: a form body, "{token}" replaced), each line sent once
     (mode "once") or round and round ("cycle")."""
     env = {**os.environ, "TOKENS": str(tokens), "MODE": mode, "METHOD": method, "URLPATH": urlpath,

@@ -232,6 +232,14 @@ class Server:
     def rss(self) -> dict[int, int]:
         return peak_rss_kib(self.pids())
 
+    def cpu_by_proc(self) -> dict[str, float]:
+        """CPU-seconds of each of the Server's processes (with its tree), by name: what cpu() sums."""
+        return {p.name: cpu_seconds(process_tree(p.pid)) for p in self.procs}
+
+    def rss_by_proc(self) -> dict[str, int]:
+        """Peak RSS (KiB) of each of the Server's processes (with its tree), by name: what rss() sums."""
+        return {p.name: sum(peak_rss_kib(process_tree(p.pid)).values()) for p in self.procs}
+
     def stop(self) -> None:
         for p in self.procs:
             p.stop()
@@ -332,24 +340,80 @@ def _await_pids(url: str, workers: int, proc: Proc, timeout: float) -> None:
 STARTERS = {"python": start_python, "node": start_node}
 
 
-# ---- scenario (e): the token side's peer and the floor ---------------------------------------------------------------
+# ---- scenarios (e) and (f): the token side's peer, its Redis, and the floor ---------------------------------------
 
 OIDC_DIR = BENCH / "peers" / "oidc-provider"
 NGINX = Path("/usr/sbin/nginx")
+REDIS_SERVER = Path(shutil.which("redis-server") or "/usr/bin/redis-server")
+OIDC_ADAPTERS = ("memory", "redis")
+# How the peer's Redis runs (one per step), as a production deployment would: persistence on with the AOF fsynced
+# every second (Redis's recommended setting), no RDB snapshots.
+REDIS_ARGS = ["--appendonly", "yes", "--appendfsync", "everysec", "--save", ""]
 
 
-def start_oidc(workdir: Path) -> Server:
-    """node-oidc-provider (peers/oidc-provider/server.js): one Node process, its in-memory adapter."""
+def start_redis(workdir: Path) -> tuple[Proc, int]:
+    """A redis-server of the step's own: a free port on loopback, its data dir in the step's work dir, pinned to
+    the server core (it is the peer's store, as SQLite is wxlogin's)."""
     port = free_port()
-    proc = Proc("oidc-provider", [shutil.which("node") or "node", "server.js"], SERVER_CORE, workdir,
-                env={"PORT": str(port), "NODE_ENV": "production"}, cwd=OIDC_DIR)
-    _wait_workers(f"http://127.0.0.1:{port}/healthz", 1, proc)
+    data = workdir / "redis"
+    data.mkdir()
+    proc = Proc("redis", [str(REDIS_SERVER), "--bind", "127.0.0.1", "--port", str(port), "--dir", str(data),
+                          "--daemonize", "no", *REDIS_ARGS], SERVER_CORE, workdir)
+    deadline = time.monotonic() + 15
+    while True:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=2) as s:
+                s.sendall(b"PING\r\n")
+                if s.recv(64).startswith(b"+PONG"):
+                    return proc, port
+        except OSError:
+            pass
+        if proc.popen.poll() is not None or time.monotonic() > deadline:
+            proc.stop()
+            raise RuntimeError(f"redis-server did not come up:\n{proc.log.read_text()[-2000:]}")
+        time.sleep(0.05)
+
+
+def start_oidc(workdir: Path, adapter: str = "memory") -> Server:
+    """node-oidc-provider (peers/oidc-provider/server.js): one Node process with its in-memory adapter, or with
+    our Redis adapter and a redis-server of its own; both processes are the Server's, so its CPU and RSS count
+    Redis's too."""
+    if adapter not in OIDC_ADAPTERS:
+        raise ValueError(f"adapter {adapter!r}: one of {OIDC_ADAPTERS}")
+    procs: list[Proc] = []
+    env = {"NODE_ENV": "production", "ADAPTER": adapter}
+    redis_version = ""
+    try:
+        if adapter == "redis":
+            redis, redis_port = start_redis(workdir)
+            procs.append(redis)
+            env["REDIS_URL"] = f"redis://127.0.0.1:{redis_port}/0"
+            out = subprocess.run([str(REDIS_SERVER), "--version"], capture_output=True, text=True).stdout.split()
+            redis_version = next((w[2:] for w in out if w.startswith("v=")), "?")
+        port = free_port()
+        env["PORT"] = str(port)
+        node = Proc("oidc-provider", [shutil.which("node") or "node", "server.js"], SERVER_CORE, workdir, env=env,
+                    cwd=OIDC_DIR)
+        procs.insert(0, node)  # stopped first, then its Redis
+        _wait_workers(f"http://127.0.0.1:{port}/healthz", 1, node)
+    except Exception:
+        for p in procs:
+            p.stop()
+        raise
     version = json.loads((OIDC_DIR / "node_modules" / "oidc-provider" / "package.json").read_text())["version"]
     settings = {"server": f"oidc-provider {version} (Koa), one Node process, NODE_ENV=production",
-                "adapter": "its in-memory adapter (development-only in its docs), LRU bound raised to 10M entries",
                 "access_token": "opaque", "rotateRefreshToken": True,
                 "refresh_answer": "opaque access token, rotated refresh token, id_token (ES256)"}
-    return Server("oidc-provider", [proc], [f"127.0.0.1:{port}"], settings)
+    if adapter == "redis":
+        settings["adapter"] = ("our redis_adapter.js (ioredis, one connection) on a redis-server "
+                               f"{redis_version} of its own (loopback, pinned to the server core, `"
+                               + " ".join(a if a else '""' for a in REDIS_ARGS)
+                               + "`); Redis's CPU and RSS counted as the peer's")
+        settings["store"] = "Redis (AOF, fsync every second)"
+    else:
+        settings["adapter"] = "its in-memory adapter (development-only in its docs), LRU bound raised to 10M entries"
+        settings["store"] = "in-memory (no persistence)"
+    return Server("oidc-provider", procs, [f"127.0.0.1:{port}"], settings)
 
 
 def oidc_mint(server: Server, kind: str, n: int) -> list[str]:

@@ -88,26 +88,10 @@ def summarize(records: list[dict]) -> dict:
                 row["burst_errors"] = sum(r["burst"]["bad"] for r in rs)
                 row["rss_max_instance_mib"] = max(r["rss_max_instance_kib"] for r in rs) / MiB
             out[f"{scenario}:{label}"] = row
-    for label, every in _group(records, "e").items():
-        rs = [r for r in every if _noise(r) <= NOISE_LIMIT] or every
-        lat = lambda k: _med(rs, lambda r: r["wrk"]["latency_us"][k])  # noqa: E731
-        out[f"e:{label}"] = {
-            "rounds": len(rs), "impl": rs[0]["impl"], "what": rs[0]["what"], "tokens": rs[0]["tokens"],
-            "route": rs[0]["route"], "rps": _med(rs, lambda r: r["wrk"]["rps"]), "p50_us": lat("p50"),
-            "p90_us": lat("p90"), "p99_us": lat("p99"), "max_us": max(r["wrk"]["latency_us"]["max"] for r in rs),
-            "errors": sum(r["wrk"]["errors"] for r in rs), "first_bad": next(
-                (r["wrk"]["first_bad"] for r in rs if r["wrk"]["first_bad"]), ""),
-            "codes_ran_out": sum(1 for r in rs if r["wrk"]["exhausted"]),
-            "requests": sum(r["wrk"]["requests"] for r in rs), "cpu_s": _med(rs, lambda r: r["cpu_s"]),
-            "cpu_us_per_req": _med(rs, lambda r: r["cpu_us_per_req"]),
-            "rss_mib": max(r["rss_kib"] for r in rs) / MiB,
-            "rss_after_mib": max(r["rss_after_kib"] for r in rs) / MiB, "rss_processes": rs[0]["rss_processes"],
-            "connections": rs[0]["connections"],
-            "load_core_busy": _med(rs, lambda r: r.get("cores", {}).get("load", 0)),
-            "server_core_busy": _med(rs, lambda r: r.get("cores", {}).get("server", 0)),
-            "other_core_share": max(_noise(r) for r in rs),
-            "noisy_rounds_dropped": [r["round"] + 1 for r in every if r not in rs],
-        }
+    for scenario in "ef":
+        for label, every in _group(records, scenario).items():
+            rs = [r for r in every if _noise(r) <= NOISE_LIMIT] or every
+            out[f"{scenario}:{label}"] = _token_row(rs, every)
     out.update(bigdb.summarize(records, _med, _noise, NOISE_LIMIT))
     for label, rs in _group(records, "c").items():
         out[f"c:{label}"] = {
@@ -120,6 +104,88 @@ def summarize(records: list[dict]) -> dict:
             "cpu_s": _med(rs, lambda r: r["cpu_s"]),
         }
     return out
+
+
+def _token_row(rs: list[dict], every: list[dict]) -> dict:
+    """A row of (e) or (f): medians over the measurements kept (`rs`) of all (`every`)."""
+    lat = lambda k: _med(rs, lambda r: r["wrk"]["latency_us"][k])  # noqa: E731
+    procs = list(rs[0].get("cpu_s_by_process", {}))
+    return {
+        "rounds": len(rs), "impl": rs[0]["impl"], "what": rs[0]["what"], "tokens": rs[0]["tokens"],
+        "route": rs[0]["route"], "adapter": rs[0].get("adapter"), "store": rs[0].get("store", ""),
+        "rps": _med(rs, lambda r: r["wrk"]["rps"]), "p50_us": lat("p50"),
+        "p90_us": lat("p90"), "p99_us": lat("p99"), "max_us": max(r["wrk"]["latency_us"]["max"] for r in rs),
+        "errors": sum(r["wrk"]["errors"] for r in rs), "first_bad": next(
+            (r["wrk"]["first_bad"] for r in rs if r["wrk"]["first_bad"]), ""),
+        "codes_ran_out": sum(1 for r in rs if r["wrk"]["exhausted"]),
+        "requests": sum(r["wrk"]["requests"] for r in rs), "cpu_s": _med(rs, lambda r: r["cpu_s"]),
+        "cpu_us_per_req": _med(rs, lambda r: r["cpu_us_per_req"]),
+        # The server's processes one by one (the peer on Redis: node, then its redis-server); they sum to the above.
+        "cpu_us_per_req_by_process": {p: _med(rs, lambda r: r["cpu_s_by_process"].get(p, 0.0)
+                                              / max(1, r["wrk"]["requests"]) * 1e6) for p in procs},
+        "rss_mib": max(r["rss_kib"] for r in rs) / MiB,
+        "rss_mib_by_process": {p: max(r.get("rss_kib_by_process", {}).get(p, 0) for r in rs) / MiB for p in procs},
+        "rss_after_mib": max(r["rss_after_kib"] for r in rs) / MiB, "rss_processes": rs[0]["rss_processes"],
+        "connections": rs[0]["connections"],
+        "load_core_busy": _med(rs, lambda r: r.get("cores", {}).get("load", 0)),
+        "server_core_busy": _med(rs, lambda r: r.get("cores", {}).get("server", 0)),
+        "other_core_share": max(_noise(r) for r in rs),
+        "noisy_rounds_dropped": [r["round"] + 1 for r in every if r not in rs],
+    }
+
+
+# The rows the targets of (e) and (f) compare.
+E_WX = "wxlogin refresh grant"
+E_PEER = {"redis": "oidc-provider refresh grant (Redis adapter)",
+          "memory": "oidc-provider refresh grant (in-memory adapter)"}
+F_FLOOR = "nginx `return 200;` (floor)"
+F_VERIFY = "wxlogin /auth/verify, 1,000 tokens"
+F_INTROSPECT = "wxlogin /oauth2/introspect, 1,000 tokens"
+F_PEER = {"redis": "oidc-provider introspection, 1,000 tokens (Redis adapter)",
+          "memory": "oidc-provider introspection, 1,000 tokens (in-memory adapter)"}
+ADAPTER_NAMES = {"redis": "Redis adapter", "memory": "in-memory adapter"}
+
+
+def token_targets(summary: dict) -> list[dict]:
+    """The issue's targets for (e) and (f): against the peer on Redis (the persistent store the issue asks for),
+    the in-memory adapter shown for comparison; (f) against nginx's static 200. A row that was not measured (a
+    quick run, no nginx, a failed step) makes its check "not measured" rather than failing the report.
+    `pass` None: shown, not a target."""
+    checks: list[dict] = []
+    wx = summary.get(f"e:{E_WX}")
+    if wx:
+        for adapter, label in E_PEER.items():
+            peer = summary.get(f"e:{label}")
+            target = adapter == "redis"
+            tag = f"node-oidc-provider, {ADAPTER_NAMES[adapter]}" + ("" if target else ", for comparison")
+            if not peer:
+                if target:
+                    checks.append({"check": f"(e) wxlogin refresh grants/s ≥ 10× and CPU per grant ≤ 1/5 of {tag}",
+                                   "value": "not measured (no peer row)", "pass": None})
+                continue
+            x = wx["rps"] / peer["rps"] if peer["rps"] else float("inf")
+            checks.append({"check": f"(e) wxlogin refresh grants/s ≥ 10× {tag}",
+                           "value": f"{x:.1f}× ({wx['rps']:,.0f} vs {peer['rps']:,.0f}/s)",
+                           "pass": x >= 10 if target else None})
+            c = wx["cpu_us_per_req"] / peer["cpu_us_per_req"] if peer["cpu_us_per_req"] else float("inf")
+            checks.append({"check": f"(e) wxlogin CPU per grant ≤ 1/5 of {tag}",
+                           "value": f"{wx['cpu_us_per_req']:.0f} vs {peer['cpu_us_per_req']:.0f} µs = 1/{1 / c:.1f}"
+                           if c else f"{wx['cpu_us_per_req']:.0f} vs {peer['cpu_us_per_req']:.0f} µs",
+                           "pass": c <= 0.2 if target else None})
+    verify, floor = summary.get(f"f:{F_VERIFY}"), summary.get(f"f:{F_FLOOR}")
+    if verify:
+        if floor:
+            x = verify["rps"] / floor["rps"] if floor["rps"] else float("inf")
+            checks.append({"check": "(f) wxlogin /auth/verify (1,000 tokens) req/s ≥ 1/3 of nginx's static 200",
+                           "value": f"{x:.2f} ({verify['rps']:,.0f} vs {floor['rps']:,.0f} req/s)",
+                           "pass": x >= 1 / 3})
+            checks.append({"check": "(f) CPU per check: wxlogin /auth/verify vs nginx's static 200",
+                           "value": f"{verify['cpu_us_per_req']:.1f} vs {floor['cpu_us_per_req']:.1f} µs "
+                           f"({_ratio(verify['cpu_us_per_req'], floor['cpu_us_per_req'])})", "pass": None})
+        else:
+            checks.append({"check": "(f) wxlogin /auth/verify (1,000 tokens) req/s ≥ 1/3 of nginx's static 200",
+                           "value": "not measured (no nginx row)", "pass": None})
+    return checks
 
 
 def targets(summary: dict) -> list[dict]:
@@ -146,8 +212,7 @@ def targets(summary: dict) -> list[dict]:
     if c:
         checks.append({"check": "(c) wxlogin: 1 token fetch for a cold burst of 1,000",
                        "value": ", ".join(map(str, c["tokens"])), "pass": all(t == 1 for t in c["tokens"])})
-    checks += bigdb.targets(summary)
-    return checks
+    return checks + token_targets(summary) + bigdb.targets(summary)
 
 
 def _table(head: list[str], rows: list[list[str]]) -> str:
@@ -208,6 +273,9 @@ def markdown(summary: dict, checks: list[dict]) -> str:
     e = [(k[2:], v) for k, v in summary.items() if k.startswith("e:")]
     if e:
         parts.append(e_markdown(e))
+    f = [(k[2:], v) for k, v in summary.items() if k.startswith("f:")]
+    if f:
+        parts.append(f_markdown(f))
     parts.append(bigdb.markdown(summary, _table, _ms))
     short = [k[2:] for k, v in summary.items() if v.get("codes_ran_out")]
     if short:
@@ -226,57 +294,110 @@ def markdown(summary: dict, checks: list[dict]) -> str:
     if checks:
         parts.append("\n**Targets**\n")
         parts.append(_table(["check", "measured", "result"],
-                            [[c["check"], c["value"], "pass" if c["pass"] else "**MISS**"] for c in checks]))
+                            [[c["check"], c["value"], _verdict(c["pass"])] for c in checks]))
     return "\n".join(parts) + "\n"
+
+
+def _verdict(ok: bool | None) -> str:
+    return "—" if ok is None else "pass" if ok else "**MISS**"
 
 
 def _ratio(a: float, b: float) -> str:
     return f"{a / b:.2f}×" if b else "—"
 
 
-def e_markdown(e: list[tuple[str, dict]]) -> str:
-    """Scenario (e)'s table and the ratios wxlogin / node-oidc-provider."""
-    rows = dict(e)
-    floor = next((v for k, v in e if v["impl"] == "nginx"), None)
-    conns = e[0][1]["connections"]
+def _tokens(v: dict) -> str:
+    if v["impl"] == "nginx":
+        return "—"
+    return "each once" if v["tokens"] == "once" else f"{v['tokens']:,} (round and round)"
 
-    def tokens(v: dict) -> str:
-        if v["impl"] == "nginx":
-            return "—"
-        return "each once" if v["tokens"] == "once" else f"{v['tokens']:,} (round and round)"
 
-    out = [f"\n**(e) The token side** — wrk, {conns} connections, server on one core; a success is HTTP 200 (and "
-           "`\"active\":true` for introspection, `access_token` for the grant). wxlogin: SQLite, JWT access tokens "
-           "(ES256); node-oidc-provider: its in-memory adapter (development-only in its docs; a persistent adapter "
-           "would cost more), opaque access tokens\n"]
-    out.append(_table(
-        ["row", "tokens", "req/s", "p50 ms", "p90 ms", "p99 ms", "max ms", "errors", "server CPU µs/req",
-         "over the floor µs", "peak RSS MiB", "RSS after MiB", "busy: server / load core"],
-        [[k, tokens(v), f"{v['rps']:,.0f}", f"{v['p50_us'] / 1000:.2f}", f"{v['p90_us'] / 1000:.2f}",
-          f"{v['p99_us'] / 1000:.2f}", _ms(v["max_us"]), f"{v['errors']}", f"{v['cpu_us_per_req']:.1f}",
-          f"{v['cpu_us_per_req'] - floor['cpu_us_per_req']:.1f}" if floor and v is not floor else "—",
-          f"{v['rss_mib']:.1f}", f"{v['rss_after_mib']:.1f}",
-          f"{v['server_core_busy']:.0%} / {v['load_core_busy']:.0%}"] for k, v in e]))
-    pairs = [("introspection, 1,000 tokens", "wxlogin /oauth2/introspect, 1,000 tokens",
-              "oidc-provider introspection, 1,000 tokens"),
-             ("/auth/verify (1,000 tokens) vs the peer's introspection", "wxlogin /auth/verify, 1,000 tokens",
-              "oidc-provider introspection, 1,000 tokens"),
-             ("refresh grant (rotation)", "wxlogin refresh grant", "oidc-provider refresh grant")]
+def _split(total: float, by: dict, fmt: str) -> str:
+    """A server's figure, with the part of each process after the first (the peer's redis-server) in brackets."""
+    rest = list(by.items())[1:]
+    return fmt.format(total) + "".join(f" ({name} {fmt.format(x)})" for name, x in rest)
+
+
+def _token_rows(rows: list[tuple[str, dict]], floor: dict | None) -> list[list[str]]:
+    out = []
+    for k, v in rows:
+        line = [k, v["store"] or "—", _tokens(v), f"{v['rps']:,.0f}", f"{v['p50_us'] / 1000:.2f}",
+                f"{v['p90_us'] / 1000:.2f}", f"{v['p99_us'] / 1000:.2f}", _ms(v["max_us"]), f"{v['errors']}",
+                _split(v["cpu_us_per_req"], v.get("cpu_us_per_req_by_process", {}), "{:.1f}")]
+        if floor is not None:
+            line.append(f"{v['cpu_us_per_req'] - floor['cpu_us_per_req']:.1f}" if v is not floor else "—")
+        line += [_split(v["rss_mib"], v.get("rss_mib_by_process", {}), "{:.1f}"), f"{v['rss_after_mib']:.1f}",
+                 f"{v['server_core_busy']:.0%} / {v['load_core_busy']:.0%}"]
+        out.append(line)
+    return out
+
+
+def _ratio_table(rows: dict, pairs: list[tuple[str, str, str]], head: str, unit: str) -> list[str]:
+    """wxlogin's row against another's: throughput ratio, and server CPU per request side by side."""
     lines = []
-    for name, wx, peer in pairs:
-        if wx in rows and peer in rows:
-            a, b = rows[wx], rows[peer]
+    for name, wx, other in pairs:
+        if wx in rows and other in rows:
+            a, b = rows[wx], rows[other]
             lines.append(f"| {name} | {_ratio(a['rps'], b['rps'])} | {a['cpu_us_per_req']:.1f} / "
                          f"{b['cpu_us_per_req']:.1f} µs = {_ratio(a['cpu_us_per_req'], b['cpu_us_per_req'])} |")
-    if lines:
-        out.append("\n| wxlogin / node-oidc-provider | req/s | server CPU per request |\n|---|---:|---:|")
-        out.append("\n".join(lines))
-    out.append("\n(busy: the share of the measurement the server's core and the load generator's core were busy; "
-               "a row whose load core is near 100% is limited by wrk, not by the server — its CPU µs/req still "
-               "holds.)")
-    bad = [(k, v["first_bad"]) for k, v in e if v["errors"] and v["first_bad"]]
+    if not lines:
+        return []
+    return [f"\n| {head} | {unit} | server CPU per request, wxlogin / other |\n|---|---:|---:|",
+            "\n".join(lines)]
+
+
+def _token_notes(rows: list[tuple[str, dict]]) -> list[str]:
+    redis = any(v.get("adapter") == "redis" for _, v in rows)
+    out = ["\n(store: where the row's tokens live." + (
+           " Redis: the peer's own redis-server, started per step on loopback, pinned to the server core, AOF with "
+           "`appendfsync everysec`; its CPU and peak RSS are part of the row's, its share shown in brackets."
+           if redis else "") + " busy: the share of the measurement the server's core and the load generator's "
+           "core were busy; a row whose load core is near 100% is limited by wrk, not by the server — its CPU "
+           "µs/req still holds.)"]
+    bad = [(k, v["first_bad"]) for k, v in rows if v["errors"] and v["first_bad"]]
     if bad:
         out.append("\nFirst failure per row: " + "; ".join(f"{k}: `{b[:120]}`" for k, b in bad))
+    return out
+
+
+def e_markdown(e: list[tuple[str, dict]]) -> str:
+    """Scenario (e)'s table (the refresh grant) and the ratios wxlogin / node-oidc-provider per adapter."""
+    conns = e[0][1]["connections"]
+    out = [f"\n**(e) The refresh grant** — wrk, {conns} connections, server on one core; every refresh token sent "
+           "once (rotation: each is single use); a success is HTTP 200 with `access_token`. wxlogin: SQLite; "
+           "node-oidc-provider: our Redis adapter on its own redis-server (persistent, the issue's comparison) and "
+           "its in-memory adapter (development-only in its docs)\n"]
+    out.append(_table(
+        ["row", "store", "tokens", "grants/s", "p50 ms", "p90 ms", "p99 ms", "max ms", "errors",
+         "server CPU µs/grant", "peak RSS MiB", "RSS after MiB", "busy: server / load core"],
+        _token_rows(e, None)))
+    pairs = [(f"refresh grant vs node-oidc-provider, {ADAPTER_NAMES[a]}", E_WX, label) for a, label in E_PEER.items()]
+    out += _ratio_table(dict(e), pairs, "wxlogin / node-oidc-provider", "grants/s")
+    out += _token_notes(e)
+    return "\n".join(out) + "\n"
+
+
+def f_markdown(f: list[tuple[str, dict]]) -> str:
+    """Scenario (f)'s table (checking a token) and the ratios wxlogin / node-oidc-provider and / nginx."""
+    floor = next((v for k, v in f if v["impl"] == "nginx"), None)
+    conns = f[0][1]["connections"]
+    out = [f"\n**(f) Verification** — wrk, {conns} connections, server on one core; a success is HTTP 200 (and "
+           "`\"active\":true` for introspection). wxlogin: SQLite, JWT access tokens (ES256); node-oidc-provider: "
+           "opaque access tokens, on our Redis adapter (its own redis-server) and on its in-memory adapter; nginx's "
+           "`return 200;` on the same core is the floor of one HTTP exchange\n"]
+    out.append(_table(
+        ["row", "store", "tokens", "req/s", "p50 ms", "p90 ms", "p99 ms", "max ms", "errors", "server CPU µs/req",
+         "over the floor µs", "peak RSS MiB", "RSS after MiB", "busy: server / load core"],
+        _token_rows(f, floor)))
+    pairs = []
+    for a, label in F_PEER.items():
+        pairs += [(f"/oauth2/introspect vs node-oidc-provider's introspection, {ADAPTER_NAMES[a]}", F_INTROSPECT,
+                   label),
+                  (f"/auth/verify vs node-oidc-provider's introspection, {ADAPTER_NAMES[a]}", F_VERIFY, label)]
+    pairs += [("/auth/verify vs nginx `return 200;` (the floor)", F_VERIFY, F_FLOOR),
+              ("/oauth2/introspect vs nginx `return 200;` (the floor)", F_INTROSPECT, F_FLOOR)]
+    out += _ratio_table(dict(f), pairs, "wxlogin (1,000 tokens) / the other row", "req/s")
+    out += _token_notes(f)
     return "\n".join(out) + "\n"
 
 

@@ -277,8 +277,9 @@ def plan(scenarios: list[str], quick: bool = False) -> list[tuple]:
         steps += [("c", label) for label in ["wxlogin getPhone verify", *PEERS]]
     if "d" in scenarios:
         steps += [("d", cfg) for cfg in D_CONFIGS]
-    if "e" in scenarios:
-        steps += [("e", label) for label in tokens.rows(quick)]
+    for scenario in tokens.SCENARIOS:  # e: the refresh grant; f: verification
+        if scenario in scenarios:
+            steps += [(scenario, label) for label in tokens.rows(scenario, quick)]
     if "g" in scenarios:
         steps += [("g", label) for label in bigdb.rows(quick)]
     return steps
@@ -292,7 +293,7 @@ def run_step(cfg: Config, step: tuple, rnd: int) -> dict:
         return load_step(cfg, "b", what, UPSTREAM_MS, cfg.conns_b, rnd)
     if scenario == "c":
         return burst_step(cfg, what, rnd)
-    if scenario == "e":
+    if scenario in tokens.SCENARIOS:
         return tokens.token_step(cfg, what, rnd)
     if scenario == "g":
         return bigdb.g_step(cfg, what, rnd)

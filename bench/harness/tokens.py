@@ -1,10 +1,16 @@
-"""Scenario (e), the token side: what a backend pays to check a token (`/auth/verify`, `/oauth2/introspect`) and
-what a client pays to refresh one (`/oauth2/token`, grant_type=refresh_token), wxlogin beside node-oidc-provider
-and beside nginx's `return 200;` (the floor of one HTTP exchange on the same core).
+"""Scenarios (e) and (f), the token side, wxlogin beside node-oidc-provider:
 
-Every step starts a fresh server (and, for wxlogin, a fresh simulator), makes the tokens it will send, warms up at
-the same load, then measures with wrk (`tokens.lua`). Pools of access tokens are sent round and round; refresh
-tokens (and the cold row's access tokens) each once, with more minted and the step measured again if they run out.
+- (e) the refresh grant: what a client pays to refresh a token (`/oauth2/token`, grant_type=refresh_token, with
+  rotation), wxlogin on SQLite beside node-oidc-provider on a persistent store (our Redis adapter, its own
+  redis-server per step) and on its in-memory adapter;
+- (f) verification: what a backend pays to check a token (`/auth/verify`, `/oauth2/introspect`), beside
+  node-oidc-provider's introspection (both adapters) and nginx's `return 200;` (the floor of one HTTP exchange on
+  the same core).
+
+Every step starts a fresh server (and, for wxlogin, a fresh simulator; for the peer on Redis, a fresh
+redis-server), makes the tokens it will send, warms up at the same load, then measures with wrk (`tokens.lua`).
+Pools of access tokens are sent round and round; refresh tokens (and the cold row's access tokens) each once, with
+more minted and the step measured again if they run out.
 """
 
 from __future__ import annotations
@@ -13,6 +19,7 @@ import base64
 import tempfile
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
+from typing import NamedTuple
 
 from . import client
 from .load import wrk_tokens
@@ -26,42 +33,65 @@ BASIC = "Basic " + base64.b64encode(f"{CLIENT_ID}:{CLIENT_SECRET}".encode()).dec
 OIDC_APP = "app"
 
 REFRESH_BODY = "grant_type=refresh_token&refresh_token={token}"
+VERIFY = dict(method="GET", urlpath="/auth/verify", auth="Bearer {token}")
+WX_INTROSPECT = dict(method="POST", urlpath="/oauth2/introspect", auth=BASIC, body="token={token}",
+                     expect='"active":true')
+OIDC_INTROSPECT = dict(method="POST", urlpath="/token/introspection", auth=BASIC, body="token={token}",
+                       expect='"active":true')
+WX_REFRESH = dict(method="POST", urlpath="/oauth2/token", body=REFRESH_BODY, expect='"access_token"')
+OIDC_REFRESH = dict(method="POST", urlpath="/token", body=REFRESH_BODY + f"&client_id={OIDC_APP}",
+                    expect='"access_token"')
 
-# label -> (implementation, what, tokens: POOL / 1 (sent round and round) or "once" (each sent once), request)
-ROWS: dict[str, tuple] = {
-    "nginx `return 200;` (floor)": ("nginx", "floor", 1, dict(method="GET", urlpath="/")),
-    "wxlogin /auth/verify, 1 token": ("wxlogin", "verify", 1,
-                                      dict(method="GET", urlpath="/auth/verify", auth="Bearer {token}")),
-    "wxlogin /auth/verify, 1,000 tokens": ("wxlogin", "verify", POOL,
-                                           dict(method="GET", urlpath="/auth/verify", auth="Bearer {token}")),
-    "wxlogin /auth/verify, each token once": ("wxlogin", "verify", "once",
-                                              dict(method="GET", urlpath="/auth/verify", auth="Bearer {token}")),
-    "wxlogin /oauth2/introspect, 1,000 tokens": ("wxlogin", "introspect", POOL,
-                                                 dict(method="POST", urlpath="/oauth2/introspect", auth=BASIC,
-                                                      body="token={token}", expect='"active":true')),
-    "oidc-provider introspection, 1,000 tokens": ("oidc-provider", "introspect", POOL,
-                                                  dict(method="POST", urlpath="/token/introspection", auth=BASIC,
-                                                       body="token={token}", expect='"active":true')),
-    "wxlogin refresh grant": ("wxlogin", "refresh", "once",
-                              dict(method="POST", urlpath="/oauth2/token", body=REFRESH_BODY,
-                                   expect='"access_token"')),
-    "oidc-provider refresh grant": ("oidc-provider", "refresh", "once",
-                                    dict(method="POST", urlpath="/token", body=REFRESH_BODY + f"&client_id={OIDC_APP}",
-                                         expect='"access_token"')),
+
+class Row(NamedTuple):
+    scenario: str  # "e" or "f"
+    impl: str  # wxlogin, oidc-provider, nginx
+    what: str  # floor, verify, introspect, refresh
+    tokens: int | str  # POOL / 1 (sent round and round) or "once" (each sent once)
+    request: dict  # wrk_tokens' request template
+    adapter: str | None = None  # the peer's store: "redis" or "memory"
+
+
+# label -> row, in the order a round runs them (interleaved: wxlogin, the peer on Redis, the peer in memory).
+ROWS: dict[str, Row] = {
+    "wxlogin refresh grant": Row("e", "wxlogin", "refresh", "once", WX_REFRESH),
+    "oidc-provider refresh grant (Redis adapter)": Row("e", "oidc-provider", "refresh", "once", OIDC_REFRESH,
+                                                        "redis"),
+    "oidc-provider refresh grant (in-memory adapter)": Row("e", "oidc-provider", "refresh", "once", OIDC_REFRESH,
+                                                            "memory"),
+    "nginx `return 200;` (floor)": Row("f", "nginx", "floor", 1, dict(method="GET", urlpath="/")),
+    "wxlogin /auth/verify, 1 token": Row("f", "wxlogin", "verify", 1, VERIFY),
+    "wxlogin /auth/verify, 1,000 tokens": Row("f", "wxlogin", "verify", POOL, VERIFY),
+    "wxlogin /auth/verify, each token once": Row("f", "wxlogin", "verify", "once", VERIFY),
+    "wxlogin /oauth2/introspect, 1,000 tokens": Row("f", "wxlogin", "introspect", POOL, WX_INTROSPECT),
+    "oidc-provider introspection, 1,000 tokens (Redis adapter)": Row("f", "oidc-provider", "introspect", POOL,
+                                                                      OIDC_INTROSPECT, "redis"),
+    "oidc-provider introspection, 1,000 tokens (in-memory adapter)": Row("f", "oidc-provider", "introspect", POOL,
+                                                                          OIDC_INTROSPECT, "memory"),
 }
-# Smoke runs (--quick): one row of each kind that stays fast (no cold row: it mints a login per request).
-QUICK_ROWS = ["nginx `return 200;` (floor)", "wxlogin /auth/verify, 1,000 tokens",
-              "wxlogin /oauth2/introspect, 1,000 tokens", "oidc-provider introspection, 1,000 tokens",
-              "wxlogin refresh grant", "oidc-provider refresh grant"]
+SCENARIOS = ("e", "f")
+# Smoke runs (--quick): every row that stays fast (not the cold row: it mints a login per request; not the 1-token
+# row: wrk's limit, not the server's).
+QUICK_ROWS = ["wxlogin refresh grant", "oidc-provider refresh grant (Redis adapter)",
+              "oidc-provider refresh grant (in-memory adapter)",
+              "nginx `return 200;` (floor)", "wxlogin /auth/verify, 1,000 tokens",
+              "wxlogin /oauth2/introspect, 1,000 tokens", "oidc-provider introspection, 1,000 tokens (Redis adapter)",
+              "oidc-provider introspection, 1,000 tokens (in-memory adapter)"]
 
 # Requests/s guesses for rows whose tokens are each sent once, refined by every measurement: how many to mint.
 RATE_GUESS = {"wxlogin /auth/verify, each token once": 6000.0, "wxlogin refresh grant": 6000.0,
-              "oidc-provider refresh grant": 2000.0}
+              "oidc-provider refresh grant (Redis adapter)": 1500.0,
+              "oidc-provider refresh grant (in-memory adapter)": 2000.0}
+
+# What each implementation keeps its tokens in (the report's "store" column).
+STORES = {"wxlogin": "SQLite, in-process", "nginx": "—"}
 
 
-def rows(quick: bool) -> list[str]:
+def rows(scenario: str, quick: bool) -> list[str]:
+    """The rows of scenario "e" or "f" in a round's order (the floor row only where nginx is installed)."""
     labels = QUICK_ROWS if quick else list(ROWS)
-    return [label for label in labels if ROWS[label][0] != "nginx" or NGINX.exists()]
+    return [label for label in labels
+            if ROWS[label].scenario == scenario and (ROWS[label].impl != "nginx" or NGINX.exists())]
 
 
 def _wxlogin_config(work: Path) -> Path:
@@ -117,7 +147,8 @@ def _rss_now_kib(pids: list[int]) -> int:
 def token_step(cfg, label: str, rnd: int) -> dict:
     from .scenarios import _other, _teardown  # noqa: PLC0415 (scenarios imports this module)
 
-    impl, what, tokens, request = ROWS[label]
+    row = ROWS[label]
+    impl, what, tokens, request = row.impl, row.what, row.tokens, row.request
     conns = cfg.conns_a
     once = tokens == "once"
     boost = 1.0
@@ -129,7 +160,7 @@ def token_step(cfg, label: str, rnd: int) -> dict:
                 sim = Sim(work)
                 server = start_wxlogin(sim, work, config=_wxlogin_config(work))
             elif impl == "oidc-provider":
-                server = start_oidc(work)
+                server = start_oidc(work, adapter=row.adapter)
             else:
                 server = start_nginx(work)
             if once:
@@ -144,13 +175,13 @@ def token_step(cfg, label: str, rnd: int) -> dict:
                 minted = tokens
             mode = "once" if once else "cycle"
             wrk_tokens(server.targets[0], files[0], conns, cfg.warmup_s, mode=mode, **request)
-            cpu0, cores0 = server.cpu(), core_times()
+            by0, cpu0, cores0 = server.cpu_by_proc(), server.cpu(), core_times()
             sim0 = sim.cpu() if sim else 0.0
             result = wrk_tokens(server.targets[0], files[1], conns, cfg.measure_s, mode=mode, **request)
-            cores1, cpu1 = core_times(), server.cpu()
+            cores1, cpu1, by1 = core_times(), server.cpu(), server.cpu_by_proc()
             sim1 = sim.cpu() if sim else 0.0
             pids = server.pids()
-            rss, rss_now = server.rss(), _rss_now_kib(pids)
+            rss, rss_now, rss_by = server.rss(), _rss_now_kib(pids), server.rss_by_proc()
         finally:
             _teardown(server, sim, work)
         if result["exhausted"] == 0:
@@ -165,10 +196,13 @@ def token_step(cfg, label: str, rnd: int) -> dict:
         settings.update({"config": f"[[clients]] id = {CLIENT_ID!r}", "access_token": "JWT (ES256), 15 min",
                          "refresh": "rotating, single use (reuse ends the session)"})
     return {
-        "scenario": "e", "round": rnd, "label": label, "impl": impl, "what": what, "route": request["urlpath"],
+        "scenario": row.scenario, "round": rnd, "label": label, "impl": impl, "what": what,
+        "route": request["urlpath"], "adapter": row.adapter, "store": settings.get("store", STORES.get(impl, "?")),
         "tokens": tokens, "tokens_minted": minted, "connections": conns, "seconds": cfg.measure_s,
         "settings": settings, "wrk": result, "attempts": attempt + 1,
         "cpu_s": cpu1 - cpu0, "cpu_us_per_req": (cpu1 - cpu0) / max(1, result["requests"]) * 1e6,
         "rss_kib": sum(rss.values()), "rss_after_kib": rss_now, "rss_processes": len(rss),
+        # Per process of the server (the peer on Redis: node and its redis-server), what cpu_s and rss_kib sum.
+        "cpu_s_by_process": {k: by1[k] - by0[k] for k in by1}, "rss_kib_by_process": rss_by,
         "cores": cores, "sim_cpu_s": sim1 - sim0, "other_cpu_s": _other(cores, cpu1 - cpu0, sim1 - sim0, result),
     }

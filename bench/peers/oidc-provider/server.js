@@ -1,19 +1,24 @@
-// Peer of the field for wxlogin's token side (bench scenario e): node-oidc-provider 9 (OpenID Certified), its
+// Peer of the field for wxlogin's token side (bench scenarios e and f): node-oidc-provider 9 (OpenID Certified), its
 // introspection endpoint (RFC 7662) and its token endpoint's refresh grant with rotation, as configured below and
 // nothing else. Tokens are minted beforehand through the provider's own models (`POST /bench/mint`), since its
 // only way to a first refresh token would otherwise be an interactive authorization code flow.
 //
-// Storage: the provider's own in-memory adapter (lib/adapters/memory_adapter.js, "development-only" in its docs),
-// given a larger LRU bound than its default 1,000 entries so that tens of thousands of pre-minted tokens are not
-// evicted before they are used. A persistent adapter (Redis, a database) would cost more per grant.
+// Storage (env ADAPTER):
+// - `memory` (the default): the provider's own in-memory adapter (lib/adapters/memory_adapter.js,
+//   "development-only" in its docs), given a larger LRU bound than its default 1,000 entries so that tens of
+//   thousands of pre-minted tokens are not evicted before they are used.
+// - `redis`: redis_adapter.js, a persistent adapter on Redis (REDIS_URL), what the provider's docs point to for
+//   production. Minting goes through the same models, so pre-minted tokens are written to Redis too.
 //
-// Env: PORT.
+// Env: PORT, ADAPTER (memory | redis), REDIS_URL (with ADAPTER=redis, e.g. redis://127.0.0.1:6379/0).
 import http from 'node:http';
 
 import { generateKeyPair, exportJWK } from 'jose';
 import Provider from 'oidc-provider';
 import MemoryAdapter from 'oidc-provider/lib/adapters/memory_adapter.js';
 import LRU from 'oidc-provider/lib/helpers/lru.js';
+
+import RedisAdapter, { ready } from './redis_adapter.js';
 
 const port = Number(process.env.PORT);
 const issuer = `http://127.0.0.1:${port}`;
@@ -29,10 +34,20 @@ const APP_ID = 'app';
 const { privateKey } = await generateKeyPair('ES256', { extractable: true });
 const jwk = { ...(await exportJWK(privateKey)), alg: 'ES256', use: 'sig', kid: 'bench-es256' };
 
-const store = new LRU({ maxSize: 10_000_000 });
+const ADAPTER = process.env.ADAPTER || 'memory';
+let adapter;
+if (ADAPTER === 'memory') {
+  const store = new LRU({ maxSize: 10_000_000 });
+  adapter = (model) => new MemoryAdapter(model, store);
+} else if (ADAPTER === 'redis') {
+  await ready(); // fail at start, not on the first request, when Redis is not there
+  adapter = RedisAdapter;
+} else {
+  throw new Error(`ADAPTER=${ADAPTER}: memory or redis`);
+}
 
 const provider = new Provider(issuer, {
-  adapter: (model) => new MemoryAdapter(model, store),
+  adapter,
   jwks: { keys: [jwk] },
   clients: [
     {
@@ -71,11 +86,11 @@ provider.on('server_error', (ctx, err) => console.error('server_error', err));
 const SCOPE = 'openid offline_access';
 const now = () => Math.floor(Date.now() / 1000);
 
-// n new sessions (a Grant each, as a login would make), each with one token of `kind`; the token values.
+// n new sessions (a Grant each, as a login would make), each with one token of `kind`; the token values. Up to
+// 64 at a time (with Redis each save is a round trip; minting is before the measurement).
 async function mint(kind, n) {
   const client = await provider.Client.find(APP_ID);
-  const out = [];
-  for (let i = 0; i < n; i += 1) {
+  const one = async (i) => {
     const accountId = `user-${kind}-${i}-${Math.random().toString(36).slice(2, 10)}`;
     const grant = new provider.Grant({ accountId, clientId: APP_ID });
     grant.addOIDCScope(SCOPE);
@@ -84,7 +99,13 @@ async function mint(kind, n) {
     const token = kind === 'refresh'
       ? new provider.RefreshToken({ ...common, gty: 'authorization_code', authTime: now(), rotations: 0 })
       : new provider.AccessToken({ ...common, gty: 'authorization_code' });
-    out.push(await token.save());
+    return token.save();
+  };
+  const out = [];
+  for (let i = 0; i < n; i += 64) {
+    const batch = [];
+    for (let j = i; j < Math.min(n, i + 64); j += 1) batch.push(one(j));
+    out.push(...(await Promise.all(batch)));
   }
   return out;
 }
@@ -94,7 +115,7 @@ const server = http.createServer(async (req, res) => {
   const url = new URL(req.url, issuer);
   if (url.pathname === '/healthz') {
     res.writeHead(200, { 'content-type': 'application/json' });
-    res.end(JSON.stringify({ pid: process.pid }));
+    res.end(JSON.stringify({ pid: process.pid, adapter: ADAPTER }));
     return;
   }
   if (url.pathname === '/bench/mint' && req.method === 'POST') {
