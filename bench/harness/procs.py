@@ -244,7 +244,8 @@ DATA_KEY = base64.b64encode(os.urandom(32)).decode()
 
 def start_wxlogin(sim: Sim, workdir: Path, binding: str = "verify", instances: int = 1,
                   database_url: str | None = None, redis_url: str | None = None,
-                  binary: Path | None = None, config: Path | None = None) -> Server:
+                  binary: Path | None = None, config: Path | None = None,
+                  extra: list[str] | None = None) -> Server:
     env = {"WX_APPID": APPID, "WX_SECRET": SECRET, "WXLOGIN_DATA_KEY": DATA_KEY, "RUST_LOG": "warn"}
     procs, targets = [], []
     for n in range(instances):
@@ -260,6 +261,7 @@ def start_wxlogin(sim: Sim, workdir: Path, binding: str = "verify", instances: i
             argv += ["--redis-url", redis_url]
         if config:
             argv += ["--config", str(config)]
+        argv += extra or []
         proc = Proc(f"wxlogin-{n}", argv, SERVER_CORE, workdir, env=env)
         procs.append(proc)
         try:
