@@ -12,7 +12,7 @@ import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from . import client, tokens
+from . import client, scan, tokens
 from .load import WRK_THREADS, wrk, write_bodies
 from .procs import (APPID, STARTERS, Server, Sim, core_busy, core_times, cpu_seconds, pids_named, start_wxlogin,
                     stats_delta)
@@ -274,6 +274,8 @@ def plan(scenarios: list[str], quick: bool = False) -> list[tuple]:
         steps += [("d", cfg) for cfg in D_CONFIGS]
     if "e" in scenarios:
         steps += [("e", label) for label in tokens.rows(quick)]
+    if "h" in scenarios:
+        steps += [("h", label) for label in scan.rows(quick)]
     return steps
 
 
@@ -287,5 +289,7 @@ def run_step(cfg: Config, step: tuple, rnd: int) -> dict:
         return burst_step(cfg, what, rnd)
     if scenario == "e":
         return tokens.token_step(cfg, what, rnd)
+    if scenario == "h":
+        return scan.scan_step(cfg, what, rnd)
     name, instances, shared = what
     return scale_step(cfg, name, instances, shared, rnd)
