@@ -330,7 +330,8 @@ def h_markdown(summary: dict) -> str:
                    + f"; gauge back to 0 {'after ' + format(zero, '.1f') + ' s' if zero is not None else 'NOT within 40 s'}"
                    f" of the client closing its sockets. Database connections while they waited: /metrics has no "
                    f"pool figures (its gauge: {v['gauge']:,.0f} polls waiting); the server held "
-                   f"{v['db_files_open']} descriptors on its SQLite file (one per open pool connection). Peak RSS "
+                   f"{v['db_files_open']} descriptors on its SQLite file (one per open connection of its pools, which are "
+                   f"bounded; {v['db_files_open_pending']} before the polls). Peak RSS "
                    f"{v['peak_rss_mib']:.1f} MiB; the logins were at most {v['logins_age_s']:.0f} s old (they live "
                    "120 s).")
     return "\n".join(out) + "\n"

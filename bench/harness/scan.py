@@ -366,6 +366,7 @@ def memory_step(cfg, rnd: int) -> dict:
         rss["pending"] = _status_kib(pid, "VmRSS")
         # The logins live in the database (its file, and SQLite's page cache in the server's memory).
         db_bytes = sum(f.stat().st_size for f in work.glob("wxlogin-0-*/wxlogin.db*"))
+        db_files_pending = _db_files_open(pid)
         cycles = []
         while len(cycles) < CYCLES:
             # Every poll must start and wait before the logins expire (120 s after creation); a second cycle only
@@ -402,7 +403,7 @@ def memory_step(cfg, rnd: int) -> dict:
             "create": {"n": PENDING, "wall_s": created_s, "server_cpu_s": cpu1 - cpu0,
                        "server_cpu_us_per_login": (cpu1 - cpu0) / PENDING * 1e6, "sim_cpu_s": sim1 - sim0,
                        "concurrency": CREATE_CONCURRENCY},
-            "db_bytes": db_bytes, "cycles": cycles,
+            "db_bytes": db_bytes, "db_files_open_pending": db_files_pending, "cycles": cycles,
             "log": f"RSS warm {rss['warm'] / 1024:.1f} MiB, {PENDING:,} pending {rss['pending'] / 1024:.1f} MiB, "
                    f"{PENDING:,} polls waiting {rss['waiting'] / 1024:.1f} MiB, after {rss['after'] / 1024:.1f} MiB"}
 
@@ -447,6 +448,7 @@ def summary(records: list[dict]) -> dict:
             "zero_after_cancel_s": max((c["gauge_zero_after_cancel_s"] for r in rs for c in r["cycles"]),
                                        key=lambda v: float("inf") if v is None else v),
             "db_files_open": max(c["db_files_open"] for r in rs for c in r["cycles"]),
+            "db_files_open_pending": max(r["db_files_open_pending"] for r in rs),
             "logins_age_s": max(c["logins_age_s"] for r in rs for c in r["cycles"]),
             "peak_rss_mib": max(r["peak_rss_kib"] for r in rs) / 1024,
             "server_nofile": rs[0]["settings"]["server_nofile"],
