@@ -5,7 +5,7 @@ from __future__ import annotations
 import statistics
 from html import escape
 
-from . import bigdb
+from . import bigdb, scan
 from .scenarios import UPSTREAM_MS
 
 MiB = 1024
@@ -103,6 +103,7 @@ def summarize(records: list[dict]) -> dict:
             "wall_s": _med(rs, lambda r: r["burst"]["wall_s"]), "rss_mib": max(r["rss_kib"] for r in rs) / MiB,
             "cpu_s": _med(rs, lambda r: r["cpu_s"]),
         }
+    out.update(scan.summary(records))
     return out
 
 
@@ -277,6 +278,8 @@ def markdown(summary: dict, checks: list[dict]) -> str:
     if f:
         parts.append(f_markdown(f))
     parts.append(bigdb.markdown(summary, _table, _ms))
+    if any(k.startswith("h:") for k in summary):
+        parts.append(h_markdown(summary))
     short = [k[2:] for k, v in summary.items() if v.get("codes_ran_out")]
     if short:
         parts.append(f"\n**Codes ran out** (throughput understated) in: {', '.join(short)}.\n")
@@ -398,6 +401,63 @@ def f_markdown(f: list[tuple[str, dict]]) -> str:
               ("/oauth2/introspect vs nginx `return 200;` (the floor)", F_INTROSPECT, F_FLOOR)]
     out += _ratio_table(dict(f), pairs, "wxlogin (1,000 tokens) / the other row", "req/s")
     out += _token_notes(f)
+    return "\n".join(out) + "\n"
+
+
+def h_markdown(summary: dict) -> str:
+    """Scenario (h), scan to log in: the wake delay table and the memory table."""
+    out = []
+    delay = [(k[2:].removeprefix("delay: "), v) for k, v in summary.items() if k.startswith("h:") and
+             v["kind"] == "delay"]
+    if delay:
+        out.append("\n**(h) Scan to log in: phone request → the web's waiting poll answered** — on the client's clock, "
+                   "from sending the phone's `…/scan` or `…/confirm` to the answer of the long poll "
+                   "(`?wait=25`) that was waiting for it (the `wxlogin_qr_polls_waiting` gauge showed it waiting); "
+                   "medians and p99 of each round's samples, medians over rounds; max: the worst round\n")
+        rows = []
+        for k, v in delay:
+            for action, a in v["actions"].items():
+                rows.append([k, f"`{action}`", f"{a['own_median_ms']:.2f}", f"{a['median_ms']:.2f}",
+                             f"{a['p99_ms']:.2f}", f"{a['max_ms']:.2f}", f"{a['samples']:,}"])
+        out.append(_table(["setup", "phone request", "its round trip, median ms", "poll answered after it was sent: "
+                           "median ms", "p99 ms", "max ms", "samples"], rows))
+        if not any("PostgreSQL" in k for k, _ in delay):
+            out.append("\n(PostgreSQL was not reachable on 127.0.0.1:5432: no PostgreSQL row.)")
+    for k, v in summary.items():
+        if not k.startswith("h:") or v["kind"] != "memory":
+            continue
+        n = v["pending"]
+        r = v["rss_mib"]
+        out.append(f"\n**(h) Memory per pending scan login** — one wxlogin (SQLite, `--max-connections 12000`), "
+                   f"VmRSS of the server process; {n:,} scan logins created over 16 connections, then {n:,} long "
+                   f"polls (`?wait=25`) at once, one per login, each on its own connection, read once "
+                   f"`wxlogin_qr_polls_waiting` showed {v['gauge']:,.0f}; then the client closed them (the polls "
+                   f"cancelled) and the cycle was repeated on the same logins; {v['rounds']} round(s), medians "
+                   "(per-cycle RSS: the worst round)\n")
+        per = lambda mib: f"{(mib - r['warm']) * 2**20 / n:,.0f}"  # noqa: E731
+        rows = [[f"(i) after start and {v['warm_cycles']} create+poll cycles", f"{r['warm']:.1f}", "—"],
+                [f"(ii) {n:,} pending scan logins, no poll", f"{r['pending']:.1f}", f"{v['bytes_per_pending']:,.0f}"],
+                [f"(iii) {n:,} polls waiting at once", f"{r['waiting']:.1f}", f"{v['bytes_per_pending_waiting']:,.0f}"],
+                ["(iv) after the polls were cancelled (gauge back to 0)", f"{r['after']:.1f}", per(r["after"])]]
+        for i, (waiting, after) in enumerate(v["cycles_rss_mib"][1:], start=2):
+            rows.append([f"cycle {i}: {n:,} polls waiting again / after", f"{waiting:.1f} / {after:.1f}",
+                         f"{per(waiting)} / {per(after)}"])
+        out.append(_table(["state", "RSS MiB", "bytes per pending login, over (i)"], rows))
+        zero = v["zero_after_cancel_s"]
+        out.append(f"\nPer waiting poll ((iii) − (ii)): {v['bytes_per_waiting_poll']:,.0f} bytes. Creating {n:,}: "
+                   f"{v['create_wall_s']:.1f} s, server CPU {v['create_cpu_s']:.2f} s = {v['create_cpu_us']:.0f} µs "
+                   f"per login (each is a getwxacodeunlimit call to the simulator, whose per-minute limit is raised "
+                   f"for this step, and a SQLite write; database {v['db_mib']:.1f} MiB). All {n:,} polls waiting "
+                   f"within {v['all_waiting_after_s']:.1f} s of the first connection"
+                   + (f" ({v['repolls']} re-polled after their 25 s wait ran out, as a page does)" if v["repolls"]
+                      else " (none needed a re-poll: the 25 s wait did not run out)")
+                   + f"; gauge back to 0 {'after ' + format(zero, '.1f') + ' s' if zero is not None else 'NOT within 40 s'}"
+                   f" of the client closing its sockets. Database connections while they waited: /metrics has no "
+                   f"pool figures (its gauge: {v['gauge']:,.0f} polls waiting); the server held "
+                   f"{v['db_files_open']} descriptors on its SQLite file (one per open connection of its pools, which are "
+                   f"bounded; {v['db_files_open_pending']} before the polls). Peak RSS "
+                   f"{v['peak_rss_mib']:.1f} MiB; the logins were at most {v['logins_age_s']:.0f} s old (they live "
+                   "120 s).")
     return "\n".join(out) + "\n"
 
 

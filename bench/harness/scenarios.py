@@ -12,7 +12,7 @@ import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from . import bigdb, client, tokens
+from . import bigdb, client, scan, tokens
 from .load import WRK_THREADS, wrk, write_bodies
 from .procs import (APPID, STARTERS, Server, Sim, core_busy, core_times, cpu_seconds, pids_named, start_wxlogin,
                     stats_delta)
@@ -282,6 +282,8 @@ def plan(scenarios: list[str], quick: bool = False) -> list[tuple]:
             steps += [(scenario, label) for label in tokens.rows(scenario, quick)]
     if "g" in scenarios:
         steps += [("g", label) for label in bigdb.rows(quick)]
+    if "h" in scenarios:
+        steps += [("h", label) for label in scan.rows(quick)]
     return steps
 
 
@@ -297,5 +299,7 @@ def run_step(cfg: Config, step: tuple, rnd: int) -> dict:
         return tokens.token_step(cfg, what, rnd)
     if scenario == "g":
         return bigdb.g_step(cfg, what, rnd)
+    if scenario == "h":
+        return scan.scan_step(cfg, what, rnd)
     name, instances, shared = what
     return scale_step(cfg, name, instances, shared, rnd)
