@@ -77,13 +77,19 @@ fn seed(args: &Args) -> Result<(), Box<dyn std::error::Error>> {
     let mut expired = 0u64;
     let appid = args.appid.as_str();
     for n in 1..=args.accounts {
-        let account = format!("acc_{}", hex::encode(rng.random::<[u8; 12]>()));
+        // Accounts signed up over the past year, in order (as `AccountId::generate` names them: the creation's
+        // milliseconds, then 48 random bits), so the id indexes fill as a real deployment's do.
+        let created = now - 365 * DAY + (n as i64 * 365 * DAY) / args.accounts.max(1) as i64;
+        let account = format!(
+            "acc_{:012x}{}",
+            (created * 1000) as u64 & 0xffff_ffff_ffff,
+            hex::encode(rng.random::<[u8; 6]>())
+        );
         let openid = wechat_id(&mut rng);
         let unionid = wechat_id(&mut rng);
         // `12` + 9 digits: n is below 10^9 for any size this seeds.
         let phone = format!("12{n:09}");
         let sealed = cipher.seal(&row_id(appid, &openid), &phone);
-        let created = now - rng.random_range(0..365 * DAY);
         writeln!(
             accounts,
             "{account}\t{unionid}\t{}\t{}\t{appid}\t{openid}\t{created}\t{created}",
