@@ -392,7 +392,7 @@ fn spawn_purge(store: Arc<dyn Store>, interval: Duration) {
         loop {
             tick.tick().await;
             let started = std::time::Instant::now();
-            match store.purge_expired(SystemClock.now()).await {
+            match purge_paced(&*store, SystemClock.now()).await {
                 Ok(rows) => tracing::info!(
                     rows,
                     elapsed_ms = started.elapsed().as_millis() as u64,
@@ -402,6 +402,27 @@ fn spawn_purge(store: Arc<dyn Store>, interval: Duration) {
             }
         }
     });
+}
+
+/// How much longer than a purge batch took the purge waits before the next: it holds the database (SQLite's one
+/// writer) at most 1/(1+4) of the time, so logins keep about four fifths of their throughput while it runs. Back
+/// to back, batches left logins a twentieth of it at 3M sessions (bench scenario g, 377 against 2,196 logins/s).
+const PURGE_YIELD: u32 = 4;
+
+async fn purge_paced(
+    store: &dyn Store,
+    now: crate::store::UnixTime,
+) -> Result<u64, crate::store::StoreError> {
+    let mut purged = 0;
+    loop {
+        let batch = std::time::Instant::now();
+        let deleted = store.purge_expired_batch(now).await?;
+        purged += deleted;
+        if deleted < crate::store::PURGE_BATCH as u64 {
+            return Ok(purged);
+        }
+        tokio::time::sleep(batch.elapsed() * PURGE_YIELD).await;
+    }
 }
 
 /// Resolves on SIGINT or SIGTERM.

@@ -366,7 +366,22 @@ pub trait Store: Send + Sync + 'static {
     /// What other instances announce; `None` when only one instance can use this store.
     async fn qr_announcements(&self) -> Result<Option<Box<dyn Announcements>>, StoreError>;
 
-    async fn purge_expired(&self, now: UnixTime) -> Result<u64, StoreError>;
+    /// One batch of the purge: at most [`PURGE_BATCH`] expired rows of each table (sessions, login tickets, spent
+    /// refresh tokens, push deliveries, scan logins), each table's batch a transaction of its own. Answers the rows
+    /// deleted: fewer than [`PURGE_BATCH`] means nothing expired is left.
+    async fn purge_expired_batch(&self, now: UnixTime) -> Result<u64, StoreError>;
+
+    /// Every expired row, in batches back to back (the service paces them: `app::spawn_purge`).
+    async fn purge_expired(&self, now: UnixTime) -> Result<u64, StoreError> {
+        let mut purged = 0;
+        loop {
+            let deleted = self.purge_expired_batch(now).await?;
+            purged += deleted;
+            if deleted < PURGE_BATCH as u64 {
+                return Ok(purged);
+            }
+        }
+    }
 
     /// Cheap liveness check for /readyz, bounded by a short timeout.
     async fn ping(&self) -> Result<(), StoreError>;

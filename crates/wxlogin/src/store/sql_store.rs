@@ -334,17 +334,11 @@ impl<B: Backend> Store for SqlStore<B> {
         self.db.listen(QR_CHANNEL).await
     }
 
-    async fn purge_expired(&self, now: UnixTime) -> Result<u64, StoreError> {
+    async fn purge_expired_batch(&self, now: UnixTime) -> Result<u64, StoreError> {
         let mut purged = 0;
         for batch in queries::purge_batches(B::DIALECT, now) {
-            // Each batch is a write of its own: other writes queue between two batches, not behind the purge.
-            loop {
-                let deleted: u64 = self.db.write(vec![batch.clone()]).await?.iter().sum();
-                purged += deleted;
-                if deleted < queries::PURGE_BATCH as u64 {
-                    break;
-                }
-            }
+            // Each table's batch is a write of its own: other writes queue between them, not behind the purge.
+            purged += self.db.write(vec![batch]).await?.iter().sum::<u64>();
         }
         Ok(purged)
     }
