@@ -81,7 +81,7 @@ function qrRoute(qr, req, body, { openidOf, session, appid }) {
   const openid = openidOf(req);
   if (!openid) return fail(401, 2006, 'unauthorized', '请先登录');
   if (!l) return fail(404, 2012, 'qr_login_not_found', '二维码不存在');
-  if (l.status === 'expired') return fail(410, 2013, 'qr_login_expired', '二维码已过期，请刷新网页');
+  if (l.status === 'expired') return fail(409, 2013, 'qr_login_expired', '二维码已过期，请刷新网页');
   if (['confirmed', 'denied'].includes(l.status) || (l.openid && l.openid !== openid)) {
     return fail(409, 2014, 'qr_login_used', '二维码已使用');
   }

@@ -15,7 +15,7 @@
 // Scan-to-log-in (issue 16, the mini program's side): `service.addQrLogin(id, fields)` stands for a web page's
 // POST /api/v1/qr-login (ip, userAgent, origin, createdAt in unix seconds; expired: true for one past its 120 s);
 // POST /api/v1/qr-login/{id}/scan|confirm|deny then answer as the service's contract says (404 qr_login_not_found,
-// 410 qr_login_expired, 409 qr_login_used / qr_login_not_scanned), keyed on the Bearer session's WeChat user.
+// 409 qr_login_expired, qr_login_used / qr_login_not_scanned), keyed on the Bearer session's WeChat user.
 
 const BASE = 'https://wxlogin.test';
 
@@ -104,7 +104,7 @@ function createService() {
     if (!openid) return err(401, 2006, 'unauthorized', '请先登录');
     const q = qrLogins.get(id);
     if (!q) return err(404, 2012, 'qr_login_not_found', '二维码不存在');
-    if (q.expired) return err(410, 2013, 'qr_login_expired', '二维码已过期');
+    if (q.expired) return err(409, 2013, 'qr_login_expired', '二维码已过期');
     const used = err(409, 2014, 'qr_login_used', '二维码已被使用');
     if (q.status === 'confirmed' || q.status === 'denied') return used;
     if (q.openid && q.openid !== openid) return used;

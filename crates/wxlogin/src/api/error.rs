@@ -233,8 +233,9 @@ impl ApiError {
                 msg: "二维码无效，请在电脑上刷新后重新扫码",
                 when: "scan, confirm or deny of a scan-login id that does not exist (not a code of this service, or purged 10 minutes after it expired)",
             },
+            // 409 like the other states a scan login can no longer leave (design.md's statuses have no 410).
             Self::QrLoginExpired => Row {
-                status: S::GONE,
+                status: S::CONFLICT,
                 code: 2013,
                 error: "qr_login_expired",
                 msg: "二维码已过期，请在电脑上刷新后重新扫码",
