@@ -125,17 +125,35 @@ pub struct ChargeUsage {
     pub effective_use: u64,
     /// Every pack, all pages read.
     pub packs: Vec<QuotaPack>,
+    /// When WeChat was asked, in Unix seconds on this machine's clock: whether a pack has started is judged at it.
+    pub asked_at: u64,
 }
 
 impl ChargeUsage {
-    /// Verifications that can still be billed now: the calls left in the packs in effect. Counted from the packs
-    /// rather than from `effectiveAll - effectiveUse` because the packs are what the doc describes field by field.
+    /// Verifications that can still be billed now: the calls left in the packs that can be used. Counted from the
+    /// packs rather than from `effectiveAll - effectiveUse` because the packs are what the doc describes field by
+    /// field, and because WeChat's own example of a fresh app answers `effectiveAll: "0"` beside its free trial.
     pub fn remaining(&self) -> u64 {
         self.packs
             .iter()
-            .filter(|p| p.status == QuotaPackStatus::InEffect)
+            .filter(|p| p.usable_at(self.asked_at))
             .map(QuotaPack::left)
             .sum()
+    }
+}
+
+impl QuotaPack {
+    /// Whether the button can spend this pack's calls at `now` (Unix seconds).
+    pub fn usable_at(&self, now: u64) -> bool {
+        match self.status {
+            QuotaPackStatus::InEffect => true,
+            // Guess: WeChat's example of a fresh app shows the free trial with status 2 ("not yet") although its
+            // startTime has passed, and a fresh app's button works, so such a pack is taken as waiting for its
+            // first use, not as unusable (counting it out would report a fresh app as out of quota). A pack whose
+            // startTime is still ahead (bought to start later) is not usable yet.
+            QuotaPackStatus::NotYet => self.start_time <= now && now < self.end_time,
+            QuotaPackStatus::Expired | QuotaPackStatus::Other(_) => false,
+        }
     }
 }
 
@@ -155,6 +173,9 @@ impl Client {
             effective_all: 0,
             effective_use: 0,
             packs: Vec::new(),
+            asked_at: std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_secs()),
         };
         for page in 0..MAX_PAGES {
             let offset = (page * PAGE).to_string();
@@ -180,15 +201,7 @@ impl Client {
             let got = answer.detail_list.len();
             usage
                 .packs
-                .extend(answer.detail_list.into_iter().map(|p| QuotaPack {
-                    pkg_id: p.pkg_id,
-                    status: p.status.into(),
-                    all: p.all,
-                    used: p.used,
-                    start_time: p.start_time,
-                    end_time: p.end_time,
-                    source: p.source,
-                }));
+                .extend(answer.detail_list.into_iter().map(QuotaPack::from));
             if got < PAGE || usage.packs.len() as u64 >= answer.total {
                 return Ok(usage);
             }
@@ -232,6 +245,20 @@ struct PackWire {
     source: i64,
 }
 
+impl From<PackWire> for QuotaPack {
+    fn from(p: PackWire) -> Self {
+        Self {
+            pkg_id: p.pkg_id,
+            status: p.status.into(),
+            all: p.all,
+            used: p.used,
+            start_time: p.start_time,
+            end_time: p.end_time,
+            source: p.source,
+        }
+    }
+}
+
 /// A count WeChat sends as a string of digits (or, to be lenient, as a number).
 fn count<'de, D: Deserializer<'de>>(d: D) -> std::result::Result<u64, D::Error> {
     #[derive(Deserialize)]
@@ -258,17 +285,29 @@ mod tests {
         assert_eq!((a.all, a.effective_all, a.total), (1000, 0, 1));
         assert_eq!(a.detail_list[0].status, 2);
         assert_eq!(a.detail_list[0].end_time, 4_294_967_295);
+        // A fresh app, as WeChat shows it, has its 1,000 free verifications left (not 0: the alert on an
+        // exhausted quota would fire for every new app).
+        let usage = ChargeUsage {
+            kind: PhoneVerificationKind::Quick,
+            all: a.all,
+            effective_all: a.effective_all,
+            effective_use: a.effective_use,
+            packs: a.detail_list.into_iter().map(QuotaPack::from).collect(),
+            asked_at: 1_800_000_000,
+        };
+        assert_eq!(usage.remaining(), 1_000);
     }
 
     #[test]
-    fn remaining_counts_packs_in_effect_only() {
-        let pack = |status: i64, all, used| QuotaPack {
+    fn remaining_counts_the_packs_the_button_can_spend() {
+        const NOW: u64 = 1_800_000_000;
+        let pack = |status: i64, all, used, start_time| QuotaPack {
             pkg_id: String::new(),
             status: status.into(),
             all,
             used,
-            start_time: 0,
-            end_time: 0,
+            start_time,
+            end_time: 4_294_967_295,
             source: 1,
         };
         let usage = ChargeUsage {
@@ -277,13 +316,17 @@ mod tests {
             effective_all: 0,
             effective_use: 0,
             packs: vec![
-                pack(1, 1000, 998),
-                pack(1, 500, 0),
-                pack(2, 100, 0),
-                pack(3, 9, 1),
+                pack(1, 1000, 998, 0),
+                pack(1, 500, 0, 0),
+                // Not yet: started (WeChat's fresh trial) counts, starting later does not.
+                pack(2, 100, 0, NOW - 1),
+                pack(2, 70, 0, NOW + 1),
+                pack(3, 9, 1, 0),
+                pack(7, 5, 0, 0),
             ],
+            asked_at: NOW,
         };
-        assert_eq!(usage.remaining(), 502);
+        assert_eq!(usage.remaining(), 602);
         assert_eq!("realtime".parse(), Ok(PhoneVerificationKind::Realtime));
         assert!("both".parse::<PhoneVerificationKind>().is_err());
     }

@@ -87,7 +87,9 @@ fn usage(inner: &Inner, method: &Method, uri: &Uri) -> Result<Response, Errcode>
     }
     let book = inner.app(app).quota.lock();
     let packs = &book.packs[kind.index()];
-    let effective: Vec<&Pack> = packs.iter().filter(|p| p.in_effect(now)).collect();
+    // `effectiveAll` / `effectiveUse` sum the packs answered as in effect (status 1): WeChat's fresh-app example
+    // answers 0 beside its unused trial.
+    let effective: Vec<&Pack> = packs.iter().filter(|p| p.status(now) == 1).collect();
     let answer = UsageAnswer {
         errcode: 0,
         errmsg: "ok",

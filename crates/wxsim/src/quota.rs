@@ -27,6 +27,10 @@ const NEVER: u64 = 4_294_967_295;
 /// How long a bought pack lasts.
 // Guess: WeChat sells packs valid for a period; the simulator makes them last a year from purchase.
 const BOUGHT_PACK_SECONDS: u64 = 365 * 86_400;
+/// `source` of the free trial (its value in WeChat's example) and of a bought pack.
+// Guess: only the trial's 1 is shown by WeChat; 2 for a bought pack is the simulator's.
+const TRIAL_SOURCE: i64 = 1;
+const BOUGHT_SOURCE: i64 = 2;
 
 /// Which verification a call is for: two products with their own quota.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -83,13 +87,21 @@ impl Pack {
 
     /// WeChat's status: 1 in effect, 2 not yet, 3 expired.
     pub(crate) fn status(&self, now: u64) -> i64 {
-        if now < self.start_time {
+        if now < self.start_time || self.waits_for_first_use() {
             2
         } else if now >= self.end_time {
             3
         } else {
             1
         }
+    }
+
+    /// Guess: WeChat's example of a fresh app shows the free trial, unused, as status 2 ("not yet") with a
+    /// startTime in the past and `effectiveAll` 0; its button works all the same. The simulator answers the
+    /// trial that way until its first verification, then as in effect, so a client reading the packs meets the
+    /// shape a real fresh app answers.
+    fn waits_for_first_use(&self) -> bool {
+        self.source == TRIAL_SOURCE && self.used == 0
     }
 
     fn left(&self) -> u64 {
@@ -104,9 +116,8 @@ pub(crate) struct QuotaBook {
 }
 
 impl QuotaBook {
-    /// The free trial of each kind, in effect from `now` and never ending.
-    // Guess: WeChat's example shows the trial pack with status 2 (not yet in effect) on a fresh app; the
-    // simulator puts it in effect at once, so a sandbox app can verify phones out of the box.
+    /// The free trial of each kind, usable from `now` and never ending (answered as status 2 until its first use,
+    /// see [`Pack::status`]).
     pub(crate) fn new(now: u64) -> Self {
         let trial = || {
             vec![Pack {
@@ -115,7 +126,7 @@ impl QuotaBook {
                 used: 0,
                 start_time: now,
                 end_time: NEVER,
-                source: 1,
+                source: TRIAL_SOURCE,
             }]
         };
         Self {
@@ -154,7 +165,7 @@ impl QuotaBook {
             used: 0,
             start_time: now,
             end_time: now.saturating_add(BOUGHT_PACK_SECONDS),
-            source: 2,
+            source: BOUGHT_SOURCE,
         });
     }
 
@@ -299,6 +310,19 @@ mod tests {
         assert!(book.spend(QuotaKind::Quick, 100));
         assert!(!book.spend(QuotaKind::Quick, 100));
         assert_eq!(book.left(QuotaKind::Realtime, 100), FREE_TRIAL);
+    }
+
+    #[test]
+    fn the_trial_answers_not_yet_until_its_first_use_and_is_spendable() {
+        let mut book = QuotaBook::new(100);
+        assert_eq!(book.packs[0][0].status(100), 2);
+        assert!(book.spend(QuotaKind::Quick, 100));
+        assert_eq!(book.packs[0][0].status(100), 1);
+        assert_eq!(
+            book.packs[1][0].status(100),
+            2,
+            "the other kind's trial is untouched"
+        );
     }
 
     #[test]

@@ -56,6 +56,16 @@ async fn charge_usage_answers_wechats_shape_and_errcodes() {
     let path = |spu: &str| {
         format!("/wxa/charge/usage/get?access_token={token}&spuId={spu}&offset=0&limit=20")
     };
+    // A fresh app answers as WeChat's example does: the unused trial "not yet" (2), nothing in effect.
+    let fresh: Value = t.get(&path("10000077")).await;
+    assert_eq!(
+        (
+            &fresh["all"],
+            &fresh["effectiveAll"],
+            &fresh["detailList"][0]["status"]
+        ),
+        (&json!("1000"), &json!("0"), &json!(2))
+    );
     let user = t.user("13800138000");
     t.phone_code(&user);
     let quota = format!("/apps/{}/quota", t.app.appid);
