@@ -140,6 +140,12 @@ impl ChargeUsage {
             .map(QuotaPack::left)
             .sum()
     }
+
+    /// Verifications WeChat has billed: the calls used in every pack read, expired ones included. Each is a phone
+    /// code the button handed out, whether or not a server redeemed it.
+    pub fn billed(&self) -> u64 {
+        self.packs.iter().map(|p| p.used).sum()
+    }
 }
 
 impl QuotaPack {
@@ -327,6 +333,7 @@ mod tests {
             asked_at: NOW,
         };
         assert_eq!(usage.remaining(), 602);
+        assert_eq!(usage.billed(), 999);
         assert_eq!("realtime".parse(), Ok(PhoneVerificationKind::Realtime));
         assert!("both".parse::<PhoneVerificationKind>().is_err());
     }

@@ -1,6 +1,6 @@
 //! The phone-verification quota poller: every `quota_poll_interval` (default 10 minutes) it reads each served
 //! app's quota from WeChat (`/wxa/charge/usage/get`, one call per app and kind of verification) and sets
-//! `wxlogin_phone_quota_remaining{appid, kind}`. In sandbox mode the apps' client points at the embedded
+//! `wxlogin_phone_quota_remaining{appid, kind}` and `wxlogin_phone_verifications_billed{appid, kind}`. In sandbox mode the apps' client points at the embedded
 //! simulator, which models the quota, so the gauge works out of the box.
 
 use std::time::Duration;
@@ -36,11 +36,7 @@ async fn poll_app(client: &weixin::Client) {
     for kind in PhoneVerificationKind::ALL {
         match tokio::time::timeout(POLL_TIMEOUT, client.charge_usage(kind)).await {
             Ok(Ok(usage)) => {
-                crate::telemetry::set_phone_quota_remaining(
-                    client.appid().as_str(),
-                    kind,
-                    usage.remaining(),
-                );
+                crate::telemetry::set_phone_quota(client.appid().as_str(), kind, &usage);
             }
             Ok(Err(e)) => {
                 tracing::warn!(appid = %client.appid(), kind = %kind, error = %e, "reading the phone-verification quota failed");

@@ -95,10 +95,17 @@ pub fn record_phone_verification(appid: &str, kind: weixin::PhoneVerificationKin
         .increment(1);
 }
 
-/// What the last quota poll read: verifications of `kind` left for `appid`.
-pub fn set_phone_quota_remaining(appid: &str, kind: weixin::PhoneVerificationKind, left: u64) {
+/// What the last quota poll read for `appid` and `kind`: verifications left, and verifications WeChat billed (the
+/// packs' `used`: every code the button handed out, redeemed by us or not).
+pub fn set_phone_quota(
+    appid: &str,
+    kind: weixin::PhoneVerificationKind,
+    usage: &weixin::ChargeUsage,
+) {
     metrics::gauge!("wxlogin_phone_quota_remaining", "appid" => appid.to_owned(), "kind" => kind.as_str())
-        .set(left as f64);
+        .set(usage.remaining() as f64);
+    metrics::gauge!("wxlogin_phone_verifications_billed", "appid" => appid.to_owned(), "kind" => kind.as_str())
+        .set(usage.billed() as f64);
 }
 
 #[cfg(test)]

@@ -35,13 +35,18 @@ async fn metrics(app: &TestApp) -> String {
         .unwrap()
 }
 
-/// Waits until the quota poller has set the gauge to `want` (it polls every 100 ms here).
+/// Waits until the quota poller has set the remaining gauge to `want` (it polls every 100 ms here).
 async fn quota_gauge_becomes(app: &TestApp, appid: &str, kind: &str, want: f64) {
+    poller_gauge_becomes(app, "wxlogin_phone_quota_remaining", appid, kind, want).await;
+}
+
+/// Waits until the quota poller has set `gauge` of `appid` and `kind` to `want`.
+async fn poller_gauge_becomes(app: &TestApp, gauge: &str, appid: &str, kind: &str, want: f64) {
     let deadline = Instant::now() + Duration::from_secs(20);
     loop {
         let got = series(
             &metrics(app).await,
-            "wxlogin_phone_quota_remaining",
+            gauge,
             &[("appid", appid), ("kind", kind)],
         );
         if got == want {
@@ -49,7 +54,7 @@ async fn quota_gauge_becomes(app: &TestApp, appid: &str, kind: &str, want: f64) 
         }
         assert!(
             Instant::now() < deadline,
-            "quota gauge {kind} stayed at {got}, expected {want}"
+            "{gauge} {kind} stayed at {got}, expected {want}"
         );
         // Polling an observable condition, not a sleep standing in for one.
         tokio::time::sleep(Duration::from_millis(20)).await;
@@ -144,6 +149,11 @@ async fn metrics_count_wechat_calls_billed_verifications_quota_and_logins() {
         "{refused}"
     );
     quota_gauge_becomes(&app, &appid, "quick", 0.0).await;
+    // What WeChat billed: every code the button handed out (the sandbox's `left: 5` counted 995 of the trial as
+    // used; then 3 redeemed, and the 2 never sent to us), beside what the service redeemed (3 quick).
+    let billed = "wxlogin_phone_verifications_billed";
+    poller_gauge_becomes(&app, billed, &appid, "quick", 1000.0).await;
+    poller_gauge_becomes(&app, billed, &appid, "realtime", 1.0).await;
 
     // WeChat pushes that a logged-in user withdrew the phone (the sandbox wires its pushes to itself).
     let revoker = app.user("13800000001").await;
