@@ -4,7 +4,7 @@
 //! errno 1400001. This call tells how much is left, pack by pack.
 
 use crate::client::Client;
-use crate::error::Result;
+use crate::error::{Errcode, Result};
 use crate::retry::CallKind;
 use serde::{Deserialize, Deserializer};
 use std::fmt;
@@ -215,6 +215,43 @@ impl Client {
         tracing::warn!(appid = %self.appid(), kind = %kind, "more quota packs than one poll reads; counting the first 100");
         Ok(usage)
     }
+
+    /// `GET /wxa/charge/usage/get_recent_average` ("查询近期平均使用量"): the average monthly use of `kind` over
+    /// the last three months, as WeChat reports it (blurred); `None` when WeChat has no recent data (10122000).
+    pub async fn recent_average_usage(&self, kind: PhoneVerificationKind) -> Result<Option<u64>> {
+        let url = format!("{}/wxa/charge/usage/get_recent_average", self.base_url());
+        let answer = self
+            .with_token(|token| {
+                let url = &url;
+                async move {
+                    self.call::<AverageAnswer>(
+                        "charge_recent_average",
+                        CallKind::Idempotent,
+                        || {
+                            self.http().get(url).query(&[
+                                ("access_token", token.expose()),
+                                ("spuId", kind.spu_id()),
+                            ])
+                        },
+                    )
+                    .await
+                }
+            })
+            .await;
+        match answer {
+            Ok(a) => Ok(Some(a.average_data)),
+            Err(e) if e.errcode() == Some(Errcode::ChargeNoRecentData) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+}
+
+/// `/wxa/charge/usage/get_recent_average`'s answer (`{"averageData":260000}` in WeChat's example).
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct AverageAnswer {
+    #[serde(deserialize_with = "count")]
+    average_data: u64,
 }
 
 /// `/wxa/charge/usage/get`'s answer. WeChat sends the counts as strings ("1000"); numbers are accepted too.
@@ -302,6 +339,12 @@ mod tests {
             asked_at: 1_800_000_000,
         };
         assert_eq!(usage.remaining(), 1_000);
+    }
+
+    #[test]
+    fn parses_wechats_recent_average_example() {
+        let a: AverageAnswer = serde_json::from_str(r#"{"averageData":260000}"#).unwrap();
+        assert_eq!(a.average_data, 260_000);
     }
 
     #[test]

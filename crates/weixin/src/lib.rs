@@ -5,6 +5,7 @@
 //!   checked against our AppID), optionally bound to an openid so WeChat checks the code is that user's;
 //! - [`Client::get_unlimited_qr_code`]: a mini program code (image bytes) for a page and a [`Scene`];
 //! - [`Client::charge_usage`]: the phone-verification quota (packs, calls left) of a [`PhoneVerificationKind`];
+//!   [`Client::recent_average_usage`]: its average monthly use over the last three months;
 //! - a [`CallObserver`] set on the [`Config`] is told about every HTTP attempt (API name, errcode or transport
 //!   failure), so a service can count WeChat calls without this crate depending on a metrics library;
 //! - [`Client::check_session_key`], and legacy [`Client::decrypt_data`] / [`Client::decrypt_phone_number`];

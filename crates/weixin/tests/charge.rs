@@ -90,6 +90,28 @@ async fn quota_falls_with_each_code_and_the_button_fails_when_none_is_left() {
 }
 
 #[tokio::test]
+async fn the_recent_average_is_none_until_verifications_are_used() {
+    let sim = Sim::start().await;
+    let seen = Arc::new(Seen::default());
+    let client = Client::new(sim.config().with_observer(seen.clone())).unwrap();
+    let kind = PhoneVerificationKind::Quick;
+    assert_eq!(client.recent_average_usage(kind).await.unwrap(), None);
+    let user = sim.user("13800138000");
+    for _ in 0..3 {
+        sim.sim().phone_code(&user.openid).unwrap();
+    }
+    assert_eq!(client.recent_average_usage(kind).await.unwrap(), Some(1));
+    let seen = seen.0.lock().clone();
+    let outcomes: Vec<&str> = seen
+        .iter()
+        .filter(|(api, _)| *api == "charge_recent_average")
+        .map(|(_, outcome)| outcome.as_str())
+        .collect();
+    // "No recent data" is WeChat's errcode 10122000, seen as such, and answered as None, not as an error.
+    assert_eq!(outcomes, ["10122000", "0"], "{seen:?}");
+}
+
+#[tokio::test]
 async fn errcodes_and_retries_reach_the_observer() {
     let sim = Sim::start().await;
     let seen = Arc::new(Seen::default());

@@ -17,10 +17,11 @@ pub(crate) enum Route {
     CheckSession,
     WxaCodeUnlimit,
     ChargeUsage,
+    ChargeRecentAverage,
 }
 
 impl Route {
-    pub(crate) const ALL: [Route; 7] = [
+    pub(crate) const ALL: [Route; 8] = [
         Route::Token,
         Route::StableToken,
         Route::Jscode2session,
@@ -28,6 +29,7 @@ impl Route {
         Route::CheckSession,
         Route::WxaCodeUnlimit,
         Route::ChargeUsage,
+        Route::ChargeRecentAverage,
     ];
 
     pub(crate) fn path(self) -> &'static str {
@@ -39,6 +41,7 @@ impl Route {
             Route::CheckSession => "/wxa/checksession",
             Route::WxaCodeUnlimit => "/wxa/getwxacodeunlimit",
             Route::ChargeUsage => "/wxa/charge/usage/get",
+            Route::ChargeRecentAverage => "/wxa/charge/usage/get_recent_average",
         }
     }
 

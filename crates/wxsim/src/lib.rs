@@ -34,7 +34,8 @@
 //! A user of an unbound app ([`SimConfig::unbound_apps`]) has no `unionid` until the app is bound. A phone code
 //! with `phoneNumber` answers that number (WeChat lets a user pick another verified number) and stays bound to
 //! the user's openid. Each app has a phone-verification quota per kind (the free 1,000, packs bought through the
-//! device API) that `/wxa/charge/usage/get` reports in WeChat's shape; `/batch` spends none (load tests).
+//! device API) that `/wxa/charge/usage/get` reports in WeChat's shape, and `…/get_recent_average` as the monthly
+//! average of the last 90 days; `/batch` spends none (load tests).
 //!
 //! The model follows WeChat's documentation as summarised in `wechat-api.md`; it depends on nothing else of
 //! wxlogin, so it can catch the client's mistakes rather than share them.

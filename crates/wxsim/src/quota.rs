@@ -10,6 +10,7 @@ use axum::extract::rejection::PathRejection;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
 
 use crate::Simulator;
 use crate::device::{DeviceError, DeviceResult, parse};
@@ -113,7 +114,13 @@ impl Pack {
 pub(crate) struct QuotaBook {
     pub(crate) packs: [Vec<Pack>; 2],
     bought: u64,
+    /// Verifications spent per day (Unix day number), the last [`RECENT_DAYS`] only, per kind: what
+    /// `get_recent_average` averages.
+    spent_by_day: [BTreeMap<u64, u64>; 2],
 }
+
+/// The window `get_recent_average` covers: "the last three months".
+const RECENT_DAYS: u64 = 90;
 
 impl QuotaBook {
     /// The free trial of each kind, usable from `now` and never ending (answered as status 2 until its first use,
@@ -132,6 +139,7 @@ impl QuotaBook {
         Self {
             packs: [trial(), trial()],
             bought: 0,
+            spent_by_day: Default::default(),
         }
     }
 
@@ -143,10 +151,26 @@ impl QuotaBook {
         {
             Some(pack) => {
                 pack.used += 1;
+                let days = &mut self.spent_by_day[kind.index()];
+                *days.entry(now / 86_400).or_default() += 1;
+                let oldest = (now / 86_400).saturating_sub(RECENT_DAYS - 1);
+                days.retain(|day, _| *day >= oldest);
                 true
             }
             None => false,
         }
+    }
+
+    /// The average monthly use of `kind` over the last three months; `None` with none spent in them.
+    // Guess: WeChat blurs its figure ("模糊处理") and does not say how; the simulator answers the exact average
+    // (the spends of the last 90 days, divided by 3).
+    pub(crate) fn recent_monthly_average(&self, kind: QuotaKind, now: u64) -> Option<u64> {
+        let oldest = (now / 86_400).saturating_sub(RECENT_DAYS - 1);
+        let spent: u64 = self.spent_by_day[kind.index()]
+            .range(oldest..)
+            .map(|(_, n)| n)
+            .sum();
+        (spent > 0).then(|| spent.div_ceil(3))
     }
 
     fn left(&self, kind: QuotaKind, now: u64) -> u64 {
@@ -322,6 +346,33 @@ mod tests {
             book.packs[1][0].status(100),
             2,
             "the other kind's trial is untouched"
+        );
+    }
+
+    #[test]
+    fn the_recent_average_covers_the_last_90_days() {
+        let day = 86_400;
+        let mut book = QuotaBook::new(0);
+        assert_eq!(book.recent_monthly_average(QuotaKind::Quick, 0), None);
+        for _ in 0..6 {
+            assert!(book.spend(QuotaKind::Quick, 10 * day));
+        }
+        assert_eq!(
+            book.recent_monthly_average(QuotaKind::Quick, 10 * day),
+            Some(2)
+        );
+        assert_eq!(
+            book.recent_monthly_average(QuotaKind::Realtime, 10 * day),
+            None
+        );
+        // Day 10 is still inside the window on day 99, outside on day 100.
+        assert_eq!(
+            book.recent_monthly_average(QuotaKind::Quick, 99 * day),
+            Some(2)
+        );
+        assert_eq!(
+            book.recent_monthly_average(QuotaKind::Quick, 100 * day),
+            None
         );
     }
 

@@ -33,6 +33,10 @@ pub(crate) fn router(sim: Simulator) -> Router {
             any(crate::wxacode::get_unlimited),
         )
         .route(Route::ChargeUsage.path(), any(crate::charge::charge_usage))
+        .route(
+            Route::ChargeRecentAverage.path(),
+            any(crate::charge::recent_average),
+        )
         .with_state(sim)
 }
 

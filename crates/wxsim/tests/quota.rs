@@ -105,3 +105,34 @@ async fn charge_usage_answers_wechats_shape_and_errcodes() {
         41_001
     );
 }
+
+#[tokio::test]
+async fn the_recent_average_answers_the_use_of_the_last_three_months() {
+    let t = common::start().await;
+    let token = t.access_token().await;
+    let path = |spu: &str| {
+        format!("/wxa/charge/usage/get_recent_average?access_token={token}&spuId={spu}")
+    };
+    // Nothing used yet: WeChat's "no recent data".
+    assert_eq!(common::errcode(&t.get(&path("10000077")).await), 10_122_000);
+    let user = t.user("13800138000");
+    for _ in 0..4 {
+        t.phone_code(&user);
+    }
+    let v: Value = t.get(&path("10000077")).await;
+    assert_eq!(
+        (&v["errcode"], &v["averageData"]),
+        (&json!(0), &json!(2)),
+        "{v}"
+    );
+    assert_eq!(common::errcode(&t.get(&path("10000086")).await), 10_122_000);
+    assert_eq!(common::errcode(&t.get(&path("10000001")).await), 10_120_700);
+    assert_eq!(common::errcode(&t.get(&path("x")).await), 10_120_002);
+    assert_eq!(
+        common::errcode(
+            &t.get("/wxa/charge/usage/get_recent_average?spuId=10000077")
+                .await
+        ),
+        41_001
+    );
+}
