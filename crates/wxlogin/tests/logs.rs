@@ -1,5 +1,7 @@
 //! Runs the real binary, drives a full run of every flow over HTTP with every log level on, and checks that the
-//! captured output holds no full phone number, session token, ticket, AppSecret, access token or session_key.
+//! captured output holds no full phone number, session token, refresh token, ticket, poll token, AppSecret, access
+//! token or session_key: logins, refresh, scan to log in, the copy of one's data (which answers the phone in full),
+//! WeChat's revoke push and the deletion of an account included.
 
 mod common;
 
@@ -67,6 +69,25 @@ async fn logs_hold_no_secret_and_no_full_phone() {
     .await;
     let token = answer["data"]["token"].as_str().unwrap().to_owned();
     secrets.push(token.clone());
+    let refresh = answer["data"]["refreshToken"].as_str().unwrap().to_owned();
+    secrets.push(refresh.clone());
+    // A refresh (the next pair), then the copy of her data: the phone in full, in the answer only.
+    let next = post("/api/v1/refresh", json!({ "refreshToken": refresh }), None).await;
+    assert_eq!(next["code"], 0, "{next}");
+    for field in ["token", "refreshToken"] {
+        secrets.push(next["data"][field].as_str().unwrap().to_owned());
+    }
+    let export: Value = http
+        .get(format!("{base}/api/v1/me/export"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(export["code"], 0, "{export}");
+    assert!(export.to_string().contains(phones[0]), "{export}");
     http.get(format!("{base}/api/v1/me"))
         .bearer_auth(&token)
         .send()
@@ -98,6 +119,62 @@ async fn logs_hold_no_secret_and_no_full_phone() {
             .unwrap()
             .to_owned(),
     );
+    // Scan to log in: the web's poll token is a secret; the phone scans, confirms; the web collects its tokens.
+    let phone_token = secrets.last().unwrap().clone();
+    let created = post("/api/v1/qr-login", json!({}), None).await;
+    let id = created["data"]["id"].as_str().unwrap().to_owned();
+    let poll_token = created["data"]["pollToken"].as_str().unwrap().to_owned();
+    secrets.push(poll_token.clone());
+    for step in ["scan", "confirm"] {
+        let done = post(
+            &format!("/api/v1/qr-login/{id}/{step}"),
+            json!({}),
+            Some(phone_token.clone()),
+        )
+        .await;
+        assert_eq!(done["code"], 0, "{step}: {done}");
+    }
+    let web: Value = http
+        .get(format!("{base}/api/v1/qr-login/{id}"))
+        .bearer_auth(&poll_token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    for field in ["token", "refreshToken"] {
+        secrets.push(web["data"][field].as_str().unwrap().to_owned());
+    }
+    // WeChat pushes that the second user withdrew the phone (the sandbox wires its pushes to itself), then the
+    // first user, logged in again, deletes the account.
+    let pushed = post(
+        "/sandbox/v1/users/revoke",
+        json!({ "openid": openids[1] }),
+        None,
+    )
+    .await;
+    assert_eq!(pushed["answer"]["body"], "success", "{pushed}");
+    let (l, p) = (
+        code("login-code", openids[0].clone()).await,
+        code("phone-code", openids[0].clone()).await,
+    );
+    let again = post(
+        "/api/getPhone",
+        json!({ "loginCode": l, "phoneCode": p }),
+        None,
+    )
+    .await;
+    let again_token = again["data"]["token"].as_str().unwrap().to_owned();
+    secrets.extend([l, p, again_token.clone()]);
+    let deleted = http
+        .delete(format!("{base}/api/v1/me"))
+        .bearer_auth(&again_token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(deleted.status(), 200);
+
     // Failures: a mismatched phone code, a used code, a bad body.
     let (l, p) = (
         code("login-code", openids[2].clone()).await,
@@ -157,6 +234,9 @@ async fn logs_hold_no_secret_and_no_full_phone() {
         logs.contains("route=/api/getPhone") || logs.contains("route=\"/api/getPhone\""),
         "one line per request:\n{logs}"
     );
+    for route in ["/api/v1/me/export", "/api/v1/qr-login/{id}", "/wechat/push/{appid}"] {
+        assert!(logs.contains(route), "the run's {route} is logged:\n{logs}");
+    }
     assert!(logs.contains("138****2222"), "phones appear masked");
     for phone in phones {
         assert!(!logs.contains(phone), "full phone {phone} in the logs");
