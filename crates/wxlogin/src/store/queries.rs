@@ -316,37 +316,33 @@ pub const PURGE_BATCH: i64 = 500;
 /// picked `FOR UPDATE SKIP LOCKED`, so instances purging at once take different rows instead of waiting on (or
 /// deadlocking with) each other.
 pub(super) fn purge_batches(dialect: Dialect, now: UnixTime) -> Vec<Statement> {
+    // PostgreSQL skips rows another purge (another instance) holds, so two purges share the work, never wait.
     macro_rules! batch {
-        ($table:literal, $key:literal, $expired:literal) => {
-            match dialect {
-                Dialect::Sqlite => concat!(
-                    "DELETE FROM ",
-                    $table,
-                    " WHERE ",
-                    $key,
-                    " IN (SELECT ",
-                    $key,
-                    " FROM ",
-                    $table,
-                    " WHERE ",
-                    $expired,
-                    " LIMIT $2)"
-                ),
-                Dialect::Postgres => concat!(
-                    "DELETE FROM ",
-                    $table,
-                    " WHERE ",
-                    $key,
-                    " IN (SELECT ",
-                    $key,
-                    " FROM ",
-                    $table,
-                    " WHERE ",
-                    $expired,
-                    " LIMIT $2 FOR UPDATE SKIP LOCKED)"
-                ),
+        ($table:literal, $key:literal, $expired:literal) => {{
+            macro_rules! delete {
+                ($tail:literal) => {
+                    concat!(
+                        "DELETE FROM ",
+                        $table,
+                        " WHERE ",
+                        $key,
+                        " IN (SELECT ",
+                        $key,
+                        " FROM ",
+                        $table,
+                        " WHERE ",
+                        $expired,
+                        " LIMIT $2",
+                        $tail,
+                        ")"
+                    )
+                };
             }
-        };
+            match dialect {
+                Dialect::Sqlite => delete!(""),
+                Dialect::Postgres => delete!(" FOR UPDATE SKIP LOCKED"),
+            }
+        }};
     }
     [
         batch!("sessions", "token_hash", "expires_at <= $1"),
