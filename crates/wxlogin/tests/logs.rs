@@ -234,7 +234,11 @@ async fn logs_hold_no_secret_and_no_full_phone() {
         logs.contains("route=/api/getPhone") || logs.contains("route=\"/api/getPhone\""),
         "one line per request:\n{logs}"
     );
-    for route in ["/api/v1/me/export", "/api/v1/qr-login/{id}", "/wechat/push/{appid}"] {
+    for route in [
+        "/api/v1/me/export",
+        "/api/v1/qr-login/{id}",
+        "/wechat/push/{appid}",
+    ] {
         assert!(logs.contains(route), "the run's {route} is logged:\n{logs}");
     }
     assert!(logs.contains("138****2222"), "phones appear masked");

@@ -10,20 +10,6 @@ use common::{TestApp, spawn_with};
 use serde_json::{Value, json};
 use std::time::{Duration, Instant};
 
-/// The value of the series `name{labels}` (labels as Prometheus prints them, sorted), 0 when absent.
-fn series(text: &str, name: &str, labels: &[(&str, &str)]) -> f64 {
-    text.lines()
-        .filter(|l| l.starts_with(&format!("{name}{{")))
-        .find(|l| {
-            let (head, _) = l.split_once('}').unwrap_or((l, ""));
-            let wanted = labels.iter().map(|(k, v)| format!("{k}=\"{v}\""));
-            let got: Vec<&str> = head[name.len() + 1..].split(',').collect();
-            got.len() == labels.len() && wanted.into_iter().all(|w| got.contains(&w.as_str()))
-        })
-        .and_then(|l| l.rsplit(' ').next()?.parse().ok())
-        .unwrap_or(0.0)
-}
-
 async fn metrics(app: &TestApp) -> String {
     app.http
         .get(format!("{}/metrics", app.base))
@@ -44,7 +30,7 @@ async fn quota_gauge_becomes(app: &TestApp, appid: &str, kind: &str, want: f64) 
 async fn poller_gauge_becomes(app: &TestApp, gauge: &str, appid: &str, kind: &str, want: f64) {
     let deadline = Instant::now() + Duration::from_secs(20);
     loop {
-        let got = series(
+        let got = common::metric_series(
             &metrics(app).await,
             gauge,
             &[("appid", appid), ("kind", kind)],
@@ -168,7 +154,7 @@ async fn metrics_count_wechat_calls_billed_verifications_quota_and_logins() {
 
     let text = metrics(&app).await;
     assert_eq!(
-        series(
+        common::metric_series(
             &text,
             "wxlogin_wechat_pushes_total",
             &[("event", "revoke_phone"), ("outcome", "deleted")]
@@ -176,7 +162,7 @@ async fn metrics_count_wechat_calls_billed_verifications_quota_and_logins() {
         1.0
     );
     let calls = |api: &str, outcome: &str| {
-        series(
+        common::metric_series(
             &text,
             "wxlogin_wechat_calls_total",
             &[("api", api), ("outcome", outcome)],
@@ -205,7 +191,7 @@ async fn metrics_count_wechat_calls_billed_verifications_quota_and_logins() {
         "at least one poll per gauge change seen"
     );
     let verified = |kind: &str| {
-        series(
+        common::metric_series(
             &text,
             "wxlogin_phone_verifications_total",
             &[("appid", &appid), ("kind", kind)],
@@ -213,7 +199,7 @@ async fn metrics_count_wechat_calls_billed_verifications_quota_and_logins() {
     };
     assert_eq!((verified("quick"), verified("realtime")), (3.0, 1.0));
     let logins = |flow: &str, outcome: &str| {
-        series(
+        common::metric_series(
             &text,
             "wxlogin_logins_total",
             &[("flow", flow), ("outcome", outcome)],

@@ -174,6 +174,24 @@ pub fn metric_value(text: &str, name: &str) -> f64 {
         .unwrap_or(0.0)
 }
 
+/// One labelled series' value in a Prometheus text answer, 0 when absent: the series of `name` whose labels are
+/// exactly `labels` (in any order).
+pub fn metric_series(text: &str, name: &str, labels: &[(&str, &str)]) -> f64 {
+    let prefix = format!("{name}{{");
+    text.lines()
+        .filter_map(|line| line.strip_prefix(&prefix))
+        .find(|rest| {
+            let (head, _) = rest.split_once('}').unwrap_or((rest, ""));
+            let got: Vec<&str> = head.split(',').collect();
+            got.len() == labels.len()
+                && labels
+                    .iter()
+                    .all(|(k, v)| got.contains(&format!("{k}=\"{v}\"").as_str()))
+        })
+        .and_then(|line| line.rsplit(' ').next()?.parse().ok())
+        .unwrap_or(0.0)
+}
+
 /// A port that was free a moment ago (for a child process that binds it itself).
 pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
