@@ -156,6 +156,15 @@ async fn export(product: Product) {
 async fn deletion(product: Product) {
     let p = people(&product).await;
     let account = p.alice["accountId"].clone();
+    let account_id = account.as_str().unwrap();
+    // One refresh, so a spent refresh token of hers is held too (refresh_spent names her session by its hash).
+    let alice = ok(&product
+        .post(
+            "/api/v1/refresh",
+            json!({ "refreshToken": p.alice["refreshToken"] }),
+        )
+        .await)
+    .clone();
     let phone_hash = product.phone_hash_of(&account).await;
     let before = product.rows_holding(&phone_hash).await;
     assert_eq!(
@@ -164,32 +173,99 @@ async fn deletion(product: Product) {
         "the needle is found where it is"
     );
     assert!(!product.rows_holding(p.alice_a.as_bytes()).await.is_empty());
-
-    let deleted = product
-        .with_token(reqwest::Method::DELETE, "/api/v1/me", &p.alice["token"])
+    // Every key of a row that is hers, read from the tables themselves before the deletion: her identities' ids,
+    // her sessions' token and refresh hashes, her spent refresh tokens, her unionid.
+    let mine = format!("SELECT id FROM identities WHERE account_id = '{account_id}'");
+    let identity_ids: Vec<i64> = product.column(&mine).await;
+    assert_eq!(identity_ids.len(), 2);
+    let session_keys: Vec<Vec<u8>> = product
+        .column(&format!(
+            "SELECT token_hash FROM sessions WHERE identity_id IN ({mine}) \
+             UNION ALL SELECT refresh_hash FROM sessions WHERE identity_id IN ({mine}) AND refresh_hash IS NOT NULL \
+             UNION ALL SELECT secret_hash FROM refresh_spent WHERE session_id IN \
+               (SELECT token_hash FROM sessions WHERE identity_id IN ({mine}))"
+        ))
         .await;
-    ok(&deleted);
-
-    // No row anywhere holds her phone hash, her openids, her unionid or her account id (but the audit log's).
     assert_eq!(
-        product.rows_holding(&phone_hash).await,
+        session_keys.len(),
+        2 + 2 + 1,
+        "two sessions, one refresh spent"
+    );
+    let unionid: Vec<String> = product
+        .column(&format!(
+            "SELECT unionid FROM accounts WHERE id = '{account_id}'"
+        ))
+        .await;
+    assert_eq!(unionid.len(), 1, "A and B share an Open Platform account");
+    // Integer ids are found by the columns that hold them: every column the catalogue calls identity_id, and the
+    // identities' own key. The search finds them now, so finding none afterwards means something.
+    let mut identity_columns = product.columns_named("identity_id").await;
+    identity_columns.push("identities.id".to_owned());
+    assert_eq!(
+        product.rows_keyed(&identity_columns, &identity_ids).await,
+        ["sessions.identity_id", "identities.id"]
+    );
+    for key in &session_keys {
+        assert!(
+            product
+                .rows_holding(key)
+                .await
+                .iter()
+                .any(|c| c.starts_with("sessions.") || c.starts_with("refresh_spent.")),
+            "a session key is found where it is"
+        );
+    }
+    assert!(
+        product
+            .rows_holding(session_keys.last().unwrap())
+            .await
+            .contains(&"refresh_spent.secret_hash".to_owned())
+    );
+    assert!(
+        product
+            .rows_holding(unionid[0].as_bytes())
+            .await
+            .contains(&"accounts.unionid".to_owned())
+    );
+    // Her phone is never held in clear, before as after.
+    assert_eq!(
+        product.rows_holding(ALICE.as_bytes()).await,
         Vec::<String>::new()
     );
-    for openid in [&p.alice_a, &p.alice_b] {
+    // Forward auth answers for her token now, which also puts her session in this instance's short memory.
+    assert_eq!(product.verify(alice["token"].as_str().unwrap()).await, 200);
+
+    let deleted = product
+        .with_token(reqwest::Method::DELETE, "/api/v1/me", &alice["token"])
+        .await;
+    ok(&deleted);
+    // At once on the deleting instance: it forgot every live session it remembered (logins::privacy).
+    assert_eq!(product.verify(alice["token"].as_str().unwrap()).await, 401);
+
+    // No row anywhere holds her phone (hashed or clear), her openids, her unionid, her identities' ids, her
+    // sessions' or refresh tokens' hashes, or her account id (but the audit log's).
+    assert_eq!(
+        product.rows_keyed(&identity_columns, &identity_ids).await,
+        Vec::<String>::new()
+    );
+    for needle in session_keys.iter().chain([
+        &phone_hash,
+        &ALICE.as_bytes().to_vec(),
+        &unionid[0].as_bytes().to_vec(),
+        &p.alice_a.as_bytes().to_vec(),
+        &p.alice_b.as_bytes().to_vec(),
+        &p.scan_id.as_bytes().to_vec(),
+    ]) {
         assert_eq!(
-            product.rows_holding(openid.as_bytes()).await,
-            Vec::<String>::new()
+            product.rows_holding(needle).await,
+            Vec::<String>::new(),
+            "{}",
+            String::from_utf8_lossy(needle)
         );
     }
     assert_eq!(
-        product
-            .rows_holding(account.as_str().unwrap().as_bytes())
-            .await,
+        product.rows_holding(account_id.as_bytes()).await,
         ["audit_log.account_id"]
-    );
-    assert_eq!(
-        product.rows_holding(p.scan_id.as_bytes()).await,
-        Vec::<String>::new()
     );
     // The audit log says what happened, naming her by account id only.
     assert_eq!(
@@ -210,12 +286,14 @@ async fn deletion(product: Product) {
     );
 
     // Her access token and refresh token stop at once; Bob's go on.
-    refused(&product.me(A, &p.alice["token"]).await, 401, "unauthorized");
+    for token in [&p.alice["token"], &alice["token"]] {
+        refused(&product.me(A, token).await, 401, "unauthorized");
+    }
     refused(
         &product
             .post(
                 "/api/v1/refresh",
-                json!({ "refreshToken": p.alice["refreshToken"] }),
+                json!({ "refreshToken": alice["refreshToken"] }),
             )
             .await,
         401,
@@ -223,7 +301,7 @@ async fn deletion(product: Product) {
     );
     refused(
         &product
-            .with_token(reqwest::Method::DELETE, "/api/v1/me", &p.alice["token"])
+            .with_token(reqwest::Method::DELETE, "/api/v1/me", &alice["token"])
             .await,
         401,
         "unauthorized",

@@ -22,7 +22,8 @@ pub struct Product {
     // Both killed when the product is dropped (kill_on_drop).
     sim_child: Option<tokio::process::Child>,
     serve: Option<tokio::process::Child>,
-    database_url: Option<String>,
+    /// `None`: SQLite in the data dir (see [`Product::sqlite`]).
+    pub database_url: Option<String>,
     /// The settings `serve` runs with: its flags (but the listen address) and environment, for the CLI.
     settings: Vec<String>,
     env: Vec<(String, String)>,
@@ -296,7 +297,7 @@ impl Product {
         }
     }
 
-    async fn sqlite(&self) -> sqlx::SqlitePool {
+    pub async fn sqlite(&self) -> sqlx::SqlitePool {
         let url = format!(
             "sqlite://{}?mode=ro",
             self.data_dir.join("data").join("wxlogin.db").display()
