@@ -5,6 +5,7 @@
 
 pub mod pg_cluster;
 pub mod product;
+pub mod push;
 pub mod rows;
 
 use serde_json::{Value, json};
