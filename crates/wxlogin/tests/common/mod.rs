@@ -4,6 +4,7 @@
 #![allow(dead_code)]
 
 pub mod pg_cluster;
+pub mod privacy;
 pub mod product;
 pub mod push;
 pub mod rows;
