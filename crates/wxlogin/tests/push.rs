@@ -1,7 +1,8 @@
 //! WeChat's message push from outside: the real `wxlogin sim` pushes as WeChat does (its own signing and AES, not
 //! the service's code) to the real `wxlogin serve` in production mode, app A in safe mode as JSON and app B in
 //! plaintext as XML. A revoke of the phone deletes it and ends the sessions; a cancellation deletes the identity,
-//! then the account. Replayed and forged pushes are refused with 4xx and change nothing.
+//! then the account; both on SQLite and on PostgreSQL. WeChat re-sending an event already handled changes nothing
+//! more. Forged, stale and replayed pushes: tests/push_forged.rs.
 
 mod common;
 

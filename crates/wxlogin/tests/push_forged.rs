@@ -198,6 +198,8 @@ async fn safe_mode_forgeries_naming_a_logged_in_user_are_refused_and_change_noth
     again.untouched(&product, A, "the replay").await;
 }
 
+/// Every kind of refusal and its metric, from a captured push about a user the service never saw (the tests above
+/// name a logged-in one).
 #[tokio::test]
 async fn forged_and_replayed_pushes_are_refused_with_4xx_and_change_nothing() {
     let product = push_product(None).await;
