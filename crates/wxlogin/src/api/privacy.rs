@@ -108,8 +108,14 @@ pub struct ExportScan {
     pub web_user_agent: Option<String>,
     pub web_origin: Option<String>,
     pub created_at: i64,
+    /// When the code stopped being good for a login.
+    pub expires_at: i64,
+    /// Which of the account's identities scanned it.
+    pub scanned_by: ExportIdentityRef,
     pub scanned_at: Option<i64>,
     pub decided_at: Option<i64>,
+    /// When the web page collected the tokens of the confirmation (`null`: it did not).
+    pub delivered_at: Option<i64>,
 }
 
 #[derive(Serialize, ToSchema)]
@@ -174,8 +180,14 @@ impl ExportAnswer {
                     web_user_agent: q.web_user_agent,
                     web_origin: q.web_origin,
                     created_at: q.created_at,
+                    expires_at: q.expires_at,
+                    scanned_by: ExportIdentityRef {
+                        appid: q.scanned_appid,
+                        openid: q.scanned_openid,
+                    },
                     scanned_at: q.scanned_at,
                     decided_at: q.decided_at,
+                    delivered_at: q.delivered_at,
                 })
                 .collect(),
             audit: audit.into_iter().map(ExportAudit::from).collect(),

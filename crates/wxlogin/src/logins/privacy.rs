@@ -222,6 +222,12 @@ impl Records<'_> {
                     return Ok(None);
                 };
                 let account = &found.account;
+                // Already gone (WeChat's retry of a revoke handled before, as a new delivery): nothing to do, and
+                // no second audit event. An account without a phone holds no session to end: a session is only
+                // written for an account with one (store::writes), and removing the phone ends them all.
+                if account.phone.is_none() {
+                    return Ok(None);
+                }
                 Ok(Some(vec![
                     Step::RemovePhone {
                         account: account.id.clone(),

@@ -31,8 +31,14 @@ pub struct ScanSummary {
     pub web_user_agent: Option<String>,
     pub web_origin: Option<String>,
     pub created_at: UnixTime,
+    pub expires_at: UnixTime,
+    /// Which of the account's identities scanned it.
+    pub scanned_appid: String,
+    pub scanned_openid: String,
     pub scanned_at: Option<UnixTime>,
     pub decided_at: Option<UnixTime>,
+    /// When the web page collected the tokens of her confirmation (the web login happened).
+    pub delivered_at: Option<UnixTime>,
 }
 
 // ---- reads ----
@@ -48,8 +54,8 @@ pub(super) fn sessions_of(id: &AccountId) -> Query {
 
 pub(super) fn scans_of(id: &AccountId) -> Query {
     query(
-        "SELECT q.id, q.appid, q.status, q.web_ip, q.web_user_agent, q.web_origin, q.created_at, q.scanned_at, \
-                q.decided_at \
+        "SELECT q.id, q.appid, q.status, q.web_ip, q.web_user_agent, q.web_origin, q.created_at, q.expires_at, \
+                i.appid AS scanned_appid, i.openid AS scanned_openid, q.scanned_at, q.decided_at, q.delivered_at \
          FROM qr_logins q JOIN identities i ON i.appid = q.scanned_appid AND i.openid = q.scanned_openid \
          WHERE i.account_id = $1 ORDER BY q.created_at, q.id",
         vec![text(id.as_str())],

@@ -4,7 +4,10 @@
 #![allow(dead_code)]
 
 pub mod pg_cluster;
+pub mod privacy;
 pub mod product;
+pub mod push;
+pub mod rows;
 
 use serde_json::{Value, json};
 use std::path::PathBuf;

@@ -22,7 +22,8 @@ pub struct Product {
     // Both killed when the product is dropped (kill_on_drop).
     sim_child: Option<tokio::process::Child>,
     serve: Option<tokio::process::Child>,
-    database_url: Option<String>,
+    /// `None`: SQLite in the data dir (see [`Product::sqlite`]).
+    pub database_url: Option<String>,
     /// The settings `serve` runs with: its flags (but the listen address) and environment, for the CLI.
     settings: Vec<String>,
     env: Vec<(String, String)>,
@@ -296,91 +297,12 @@ impl Product {
         }
     }
 
-    async fn sqlite(&self) -> sqlx::SqlitePool {
+    pub async fn sqlite(&self) -> sqlx::SqlitePool {
         let url = format!(
             "sqlite://{}?mode=ro",
             self.data_dir.join("data").join("wxlogin.db").display()
         );
         sqlx::SqlitePool::connect(&url).await.unwrap()
-    }
-
-    /// Where `needle` occurs in any column of any table of the database, as `table.column`: the tables and
-    /// columns come from the database's own catalogue.
-    pub async fn rows_holding(&self, needle: &[u8]) -> Vec<String> {
-        let catalogue = match &self.database_url {
-            Some(_) => {
-                "SELECT table_name::text || '.' || column_name::text || '.' || data_type::text FROM information_schema.columns \
-                 WHERE table_schema = current_schema() AND data_type IN ('bytea', 'text', 'character varying') \
-                 ORDER BY 1"
-            }
-            None => {
-                "SELECT m.name || '.' || c.name FROM sqlite_master m, pragma_table_info(m.name) c \
-                 WHERE m.type = 'table' AND m.name NOT LIKE 'sqlite_%' ORDER BY 1"
-            }
-        };
-        let columns: Vec<String> = match &self.database_url {
-            Some(url) => {
-                let mut c = <sqlx::PgConnection as sqlx::Connection>::connect(url)
-                    .await
-                    .unwrap();
-                sqlx::query_scalar(catalogue)
-                    .fetch_all(&mut c)
-                    .await
-                    .unwrap()
-            }
-            None => {
-                let pool = self.sqlite().await;
-                let all = sqlx::query_scalar(catalogue)
-                    .fetch_all(&pool)
-                    .await
-                    .unwrap();
-                pool.close().await;
-                all
-            }
-        };
-        assert!(columns.len() > 20, "{columns:?}");
-        let mut found = Vec::new();
-        for column in columns {
-            let mut parts = column.split('.');
-            let (table, name, kind) = (parts.next().unwrap(), parts.next().unwrap(), parts.next());
-            let n: i64 = match &self.database_url {
-                Some(url) => {
-                    // Text as its UTF-8 bytes, bytea as it is.
-                    let bytes = match kind {
-                        Some("bytea") => format!("\"{name}\""),
-                        _ => format!("convert_to(\"{name}\", 'UTF8')"),
-                    };
-                    let sql = format!(
-                        "SELECT COUNT(*) FROM \"{table}\" WHERE position($1::bytea IN {bytes}) > 0"
-                    );
-                    let mut c = <sqlx::PgConnection as sqlx::Connection>::connect(url)
-                        .await
-                        .unwrap();
-                    sqlx::query_scalar(sqlx::AssertSqlSafe(sql))
-                        .bind(needle)
-                        .fetch_one(&mut c)
-                        .await
-                        .unwrap()
-                }
-                None => {
-                    let sql = format!(
-                        "SELECT COUNT(*) FROM \"{table}\" WHERE instr(CAST(\"{name}\" AS BLOB), $1) > 0"
-                    );
-                    let pool = self.sqlite().await;
-                    let n = sqlx::query_scalar(sqlx::AssertSqlSafe(sql))
-                        .bind(needle)
-                        .fetch_one(&pool)
-                        .await
-                        .unwrap();
-                    pool.close().await;
-                    n
-                }
-            };
-            if n > 0 {
-                found.push(format!("{table}.{name}"));
-            }
-        }
-        found
     }
 }
 
