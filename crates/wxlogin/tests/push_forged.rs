@@ -355,12 +355,11 @@ async fn forged_and_replayed_pushes_are_refused_with_4xx_and_change_nothing() {
         .await
         .unwrap();
     let refused = |event: &str, outcome: &str| {
-        let series =
-            format!("wxlogin_wechat_pushes_total{{event=\"{event}\",outcome=\"{outcome}\"}} ");
-        metrics
-            .lines()
-            .find_map(|l| l.strip_prefix(series.as_str()))
-            .map_or(0.0, |v| v.parse::<f64>().unwrap())
+        common::metric_series(
+            &metrics,
+            "wxlogin_wechat_pushes_total",
+            &[("event", event), ("outcome", outcome)],
+        )
     };
     assert_eq!(
         refused("unread", "push_signature_invalid"),
