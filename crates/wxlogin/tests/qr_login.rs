@@ -5,60 +5,10 @@
 mod common;
 
 use base64::Engine as _;
+use common::qr::{create, phone, phone_call, poll, spawn_poll, until_waiting};
 use common::{TestApp, assert_error, spawn_app};
 use serde_json::{Value, json};
 use std::time::{Duration, Instant};
-
-/// A logged-in phone: its openid and access token.
-struct Phone {
-    openid: String,
-    token: String,
-    account_id: String,
-}
-
-async fn phone(app: &TestApp, number: &str) -> Phone {
-    let openid = app.user(number).await;
-    let (status, body) = app.get_phone(&openid).await;
-    assert_eq!(status, 200, "{body}");
-    Phone {
-        openid,
-        token: body["data"]["token"].as_str().unwrap().to_owned(),
-        account_id: body["data"]["accountId"].as_str().unwrap().to_owned(),
-    }
-}
-
-/// A web page's scan login: `data` of the create answer.
-async fn create(app: &TestApp) -> Value {
-    let response = app
-        .http
-        .post(format!("{}/api/v1/qr-login", app.base))
-        .header(
-            "user-agent",
-            "Mozilla/5.0 (Windows NT 10.0; Win64; x64) Chrome/131.0 Safari/537.36",
-        )
-        .header("origin", "https://admin.example.com")
-        .json(&json!({}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), 200);
-    let body: Value = response.json().await.unwrap();
-    body["data"].clone()
-}
-
-async fn poll(app: &TestApp, id: &str, token: Option<&str>, wait: u64) -> (u16, Value) {
-    app.get(&format!("/api/v1/qr-login/{id}?wait={wait}"), token)
-        .await
-}
-
-async fn phone_call(app: &TestApp, id: &str, action: &str, token: Option<&str>) -> (u16, Value) {
-    app.post_raw(
-        &format!("/api/v1/qr-login/{id}/{action}"),
-        b"{}".to_vec(),
-        token,
-    )
-    .await
-}
 
 /// What the QR code in a `data:image/png;base64,…` URL says, read by rqrr from the PNG's pixels.
 fn decode_qr(data_url: &str) -> String {
@@ -81,43 +31,6 @@ fn decode_qr(data_url: &str) -> String {
     let grids = image.detect_grids();
     assert_eq!(grids.len(), 1, "one QR code in the image");
     grids[0].decode().unwrap().1
-}
-
-/// A long poll (`wait=25`) answered later: its body and when it came.
-fn spawn_poll(app: &TestApp, id: &str, token: &str) -> tokio::task::JoinHandle<(Value, Instant)> {
-    let request = app
-        .http
-        .get(format!("{}/api/v1/qr-login/{id}?wait=25", app.base))
-        .bearer_auth(token);
-    tokio::spawn(async move {
-        let answer: Value = request.send().await.unwrap().json().await.unwrap();
-        (answer, Instant::now())
-    })
-}
-
-/// Waits until the service's gauge shows `count` polls waiting for a change.
-async fn until_waiting(app: &TestApp, count: f64) {
-    let started = Instant::now();
-    loop {
-        let metrics = app
-            .http
-            .get(format!("{}/metrics", app.base))
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
-        let waiting = common::metric_value(&metrics, "wxlogin_qr_polls_waiting");
-        if waiting >= count {
-            return;
-        }
-        assert!(
-            started.elapsed() < Duration::from_secs(10),
-            "no poll waited"
-        );
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
 }
 
 /// The launch options the mini program gets when `openid` scans `image` (the simulator's device API).
@@ -200,7 +113,7 @@ async fn scan_confirm_and_the_web_page_is_logged_in_as_the_same_account_once() {
     assert!(asking["data"]["expiresIn"].as_u64().unwrap() <= 120);
     let (answer, answered_at) = waiting.await.unwrap();
     assert_eq!(answer["data"]["status"], "scanned", "{answer}");
-    // Woken by the scan, not by the end of its 25 s wait.
+    // Woken by the scan, not by the end of its 25 s wait (qr_web.rs times many cycles against a tight bound).
     let delay = answered_at.saturating_duration_since(scanned_at);
     assert!(delay < Duration::from_secs(5), "{delay:?}");
     eprintln!("scan → waiting poll answered: {delay:?} after the scan's answer");

@@ -5,6 +5,7 @@
 
 pub mod pg_cluster;
 pub mod product;
+pub mod qr;
 
 use serde_json::{Value, json};
 use std::path::PathBuf;
