@@ -190,7 +190,13 @@ async fn two_hundred_pending_logins_polled_at_once_on_one_instance() {
     eprintln!(
         "RSS {rss_before} KiB before, {rss_waiting} KiB with {N} polls waiting (+{grown} KiB)"
     );
-    assert!(grown < 32 * 1024, "{grown} KiB for {N} waiting polls");
+    // docs/deployment.md puts a waiting poll at about 28 KB (release); this debug build measured 33 to 36 KiB each
+    // (6.5 to 7.1 MiB for 200, seven runs). 64 KiB each is under twice that: room for the allocator's arenas, not
+    // for a per-poll buffer or task that grew.
+    assert!(
+        grown < N as u64 * 64,
+        "{grown} KiB for {N} waiting polls, over 64 KiB each"
+    );
 
     // The phone (on the other instance) scans each: every waiting poll answers `scanned`.
     for (id, _) in &logins {
