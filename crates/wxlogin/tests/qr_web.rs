@@ -6,6 +6,7 @@ mod common;
 
 use common::qr::{create, phone, phone_call, spawn_poll, until_waiting};
 use common::{sandbox_args, spawn_with, temp_dir};
+use serde_json::json;
 use std::time::{Duration, Instant};
 use wxlogin::config::{RateLimitSwitch, ServeArgs};
 
@@ -63,6 +64,145 @@ async fn a_waiting_poll_is_answered_within_milliseconds_of_the_scan_and_of_the_c
         assert!(
             max < Duration::from_secs(1),
             "{what}: max {max:?} ({delays:?})"
+        );
+    }
+}
+
+/// The real binary listening with `WXLOGIN_CORS_ORIGINS` (two origins, as docs/scan-login.md sets it): its base URL.
+async fn serve_with_cors() -> (tokio::process::Child, String) {
+    let dir = temp_dir("qrcors");
+    let command = common::serve_command(
+        &[
+            "--listen",
+            "127.0.0.1:0",
+            "--data-dir",
+            dir.to_str().unwrap(),
+        ],
+        &[(
+            "WXLOGIN_CORS_ORIGINS",
+            "https://admin.example.com,http://localhost:5173",
+        )],
+        common::SERVE_LOG,
+    );
+    let (child, addr, _) = common::spawn_listening(command, common::serve_announced).await;
+    (child, format!("http://{addr}"))
+}
+
+/// A response's header, as text (absent: `None`).
+fn header(response: &reqwest::Response, name: &str) -> Option<String> {
+    response
+        .headers()
+        .get(name)
+        .map(|v| v.to_str().unwrap().to_owned())
+}
+
+#[tokio::test]
+async fn the_binary_answers_cors_for_a_listed_origin_only() {
+    let (_child, base) = serve_with_cors().await;
+    let http = reqwest::Client::new();
+    let create = |origin: &'static str| {
+        http.post(format!("{base}/api/v1/qr-login"))
+            .header("origin", origin)
+            .json(&json!({}))
+            .send()
+    };
+
+    // A listed origin: the creation and the long poll (held for its second, then answered) carry
+    // Access-Control-Allow-Origin naming it, so the page may read them; never credentials (Bearer tokens only).
+    let created = create("https://admin.example.com").await.unwrap();
+    assert_eq!(created.status(), 200);
+    assert_eq!(
+        header(&created, "access-control-allow-origin").as_deref(),
+        Some("https://admin.example.com")
+    );
+    assert_eq!(header(&created, "access-control-allow-credentials"), None);
+    // Caches must not hand one origin's answer to another.
+    assert!(
+        header(&created, "vary").unwrap().contains("origin"),
+        "{:?}",
+        created.headers()
+    );
+    let data = created.json::<serde_json::Value>().await.unwrap()["data"].clone();
+    let (id, poll_token) = (
+        data["id"].as_str().unwrap(),
+        data["pollToken"].as_str().unwrap(),
+    );
+    let polled = http
+        .get(format!("{base}/api/v1/qr-login/{id}?wait=1"))
+        .header("origin", "http://localhost:5173")
+        .bearer_auth(poll_token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        header(&polled, "access-control-allow-origin").as_deref(),
+        Some("http://localhost:5173")
+    );
+    assert_eq!(
+        polled.json::<serde_json::Value>().await.unwrap()["data"]["status"],
+        "pending"
+    );
+
+    // The browser's preflight before a poll with the Bearer poll token (and before the JSON POST): allowed.
+    let preflight = |origin: &'static str, path: String, method: &'static str| {
+        http.request(reqwest::Method::OPTIONS, format!("{base}{path}"))
+            .header("origin", origin)
+            .header("access-control-request-method", method)
+            .header(
+                "access-control-request-headers",
+                "authorization, content-type",
+            )
+            .send()
+    };
+    for (path, method) in [
+        (format!("/api/v1/qr-login/{id}"), "GET"),
+        ("/api/v1/qr-login".to_owned(), "POST"),
+    ] {
+        let answer = preflight("https://admin.example.com", path, method)
+            .await
+            .unwrap();
+        assert!(answer.status().is_success(), "{}", answer.status());
+        assert_eq!(
+            header(&answer, "access-control-allow-origin").as_deref(),
+            Some("https://admin.example.com")
+        );
+        let allowed = header(&answer, "access-control-allow-headers").unwrap();
+        let allowed: Vec<&str> = allowed.split(',').map(str::trim).collect();
+        assert!(
+            allowed.contains(&"authorization") && allowed.contains(&"content-type"),
+            "{allowed:?}"
+        );
+        let methods = header(&answer, "access-control-allow-methods").unwrap();
+        assert!(methods.split(',').any(|m| m.trim() == method), "{methods}");
+    }
+
+    // An unlisted origin: the service still answers (CORS is the browser's rule), but with no
+    // Access-Control-Allow-Origin, so the browser keeps the answer from that page and fails its preflight. (The
+    // layer sends its other Access-Control-* headers to any origin: without Allow-Origin they allow nothing.)
+    let foreign = create("https://evil.example.com").await.unwrap();
+    assert_eq!(foreign.status(), 200);
+    assert_eq!(header(&foreign, "access-control-allow-origin"), None);
+    let foreign = preflight(
+        "https://evil.example.com",
+        format!("/api/v1/qr-login/{id}"),
+        "GET",
+    )
+    .await
+    .unwrap();
+    assert_eq!(header(&foreign, "access-control-allow-origin"), None);
+    // Origins are compared exactly: another scheme or port of a listed host is another origin.
+    for near in ["http://admin.example.com", "http://localhost:5174"] {
+        let answer = http
+            .get(format!("{base}/api/v1/qr-login/{id}"))
+            .header("origin", near)
+            .bearer_auth(poll_token)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(
+            header(&answer, "access-control-allow-origin"),
+            None,
+            "{near}"
         );
     }
 }
