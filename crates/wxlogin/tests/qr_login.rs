@@ -316,20 +316,54 @@ async fn a_poll_of_an_unchanged_login_waits_and_answers_pending_when_its_wait_en
 
 #[tokio::test]
 async fn creation_is_rate_limited_per_ip() {
-    let app = spawn_app().await;
-    // The per-IP budget logins spend (default 120 a minute, all at once at most): creation spends it too.
+    // Behind a trusted proxy (the test's loopback peer), X-Forwarded-For names the client: two clients, one budget
+    // each (README: `--trusted-proxies`). The per-IP budget, which logins spend too, is 20 an hour here, so nothing
+    // refills while the test runs (the default, 120 a minute, refills every half second).
+    let dir = common::temp_dir("qrlimit");
+    let config = dir.join("wxlogin.toml");
+    std::fs::write(&config, "[rate_limits]\nper_ip = \"20/hour\"\n").unwrap();
+    let app = common::spawn_with(wxlogin::config::ServeArgs {
+        config: Some(config),
+        trusted_proxies: Some("127.0.0.1".into()),
+        ..common::sandbox_args(&dir)
+    })
+    .await;
+    let create_as = |client: &'static str| {
+        app.http
+            .post(format!("{}/api/v1/qr-login", app.base))
+            .header("x-forwarded-for", client)
+            .json(&json!({}))
+            .send()
+    };
     let mut refused = None;
-    for n in 0..200 {
-        let (status, body) = app.post("/api/v1/qr-login", json!({})).await;
-        if status != 200 {
-            refused = Some((n, status, body));
+    for n in 0..30 {
+        let response = create_as("203.0.113.7").await.unwrap();
+        if response.status() != 200 {
+            refused = Some((n, response));
             break;
         }
     }
-    let (n, status, body) = refused.expect("refused at some point");
-    assert_eq!(status, 429, "{body}");
-    assert_eq!(body["error"], "rate_limited");
-    assert!(n >= 10, "{n} creations passed before the limit");
+    let (n, response) = refused.expect("refused at some point");
+    assert_eq!(n, 20, "creations before the limit");
+    // The 429 says when to come back, in whole seconds: when the next of the 20 an hour is due, 180 s after the
+    // first creation (less the time the 20 took).
+    let retry_after: u64 = response.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(
+        (120..=180).contains(&retry_after),
+        "Retry-After {retry_after}"
+    );
+    let answer = (
+        response.status().as_u16(),
+        response.json::<Value>().await.unwrap(),
+    );
+    assert_error(&answer, 429, "rate_limited");
+    // Another client is still served, while the first stays refused: the limit is that IP's, not the service's.
+    assert_eq!(create_as("203.0.113.8").await.unwrap().status(), 200);
+    assert_eq!(create_as("203.0.113.7").await.unwrap().status(), 429);
 }
 
 #[tokio::test]
