@@ -206,3 +206,50 @@ async fn the_binary_answers_cors_for_a_listed_origin_only() {
         );
     }
 }
+
+/// Code lines as a reader compares them: trimmed, without blank lines or whole-line `//` comments.
+fn code_lines(text: &str) -> Vec<&str> {
+    text.lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.starts_with("//"))
+        .collect()
+}
+
+#[test]
+fn the_guides_script_is_the_example_page_the_e2e_runs() {
+    // docs/scan-login.md shows the script of docs/examples/scan-login.html, which e2e/test/qr-login.test.js runs in
+    // Chromium: the guide's copy must be that script's beginning (all of it but the lines that start it on load),
+    // so a fix to the page that the e2e proves cannot leave the guide showing the old code.
+    let guide = include_str!("../../../docs/scan-login.md");
+    let page = include_str!("../../../docs/examples/scan-login.html");
+    let snippet = guide
+        .split("```js\n")
+        .nth(1)
+        .and_then(|rest| rest.split("```").next())
+        .expect("docs/scan-login.md has a ```js block");
+    let script = page
+        .split("<script>")
+        .nth(1)
+        .and_then(|rest| rest.split("</script>").next())
+        .expect("scan-login.html has a <script>");
+    let (snippet, script) = (code_lines(snippet), code_lines(script));
+    assert!(snippet.len() >= 30, "the guide's script: {snippet:?}");
+    for (n, (shown, run)) in snippet.iter().zip(&script).enumerate() {
+        assert_eq!(
+            shown,
+            run,
+            "docs/scan-login.md's script differs from docs/examples/scan-login.html at code line {}",
+            n + 1
+        );
+    }
+    assert!(
+        snippet.len() <= script.len(),
+        "the guide shows more than the page runs: {:?}",
+        &snippet[script.len()..]
+    );
+    // What the guide leaves out only starts the login and offers a new code: nothing of the protocol.
+    let rest = script[snippet.len()..].join("\n");
+    for call in ["fetch(", "call(", "qr-login", "sessionStorage"] {
+        assert!(!rest.contains(call), "the guide omits {call}: {rest}");
+    }
+}
