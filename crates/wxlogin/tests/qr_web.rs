@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::qr::{create, phone, phone_call, spawn_poll, until_waiting};
+use common::qr::{create, phone, phone_call, poll, spawn_poll, until_waiting};
 use common::{sandbox_args, spawn_with, temp_dir};
 use serde_json::json;
 use std::time::{Duration, Instant};
@@ -252,5 +252,67 @@ fn the_guides_script_is_the_example_page_the_e2e_runs() {
     let rest = script[snippet.len()..].join("\n");
     for call in ["fetch(", "call(", "qr-login", "sessionStorage"] {
         assert!(!rest.contains(call), "the guide omits {call}: {rest}");
+    }
+}
+
+#[tokio::test]
+async fn over_http_a_code_expires_120_seconds_after_creation() {
+    // The service on a clock the test moves (as tests/core.rs does for the login core), started at the real time
+    // so the access tokens it signs are current.
+    let data_dir = temp_dir("qrexpiry");
+    let settings = wxlogin::config::Settings::resolve(sandbox_args(&data_dir), |_| None).unwrap();
+    let clock = std::sync::Arc::new(wxlogin::logins::clock::ManualClock::new(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs() as i64,
+    ));
+    let running = wxlogin::app::start_on(settings, clock.clone(), std::future::pending())
+        .await
+        .unwrap();
+    let app = common::TestApp {
+        base: running.base_url(),
+        running: Some(running),
+        http: reqwest::Client::new(),
+        data_dir,
+    };
+    let phone = phone(&app, "13800138072").await;
+    let created = create(&app).await;
+    let (id, poll_token) = (
+        created["id"].as_str().unwrap(),
+        created["pollToken"].as_str().unwrap(),
+    );
+    let scanned = create(&app).await;
+    let scanned_id = scanned["id"].as_str().unwrap();
+    assert_eq!(
+        phone_call(&app, scanned_id, "scan", Some(&phone.token))
+            .await
+            .0,
+        200
+    );
+    clock.advance(119);
+    let (status, body) = poll(&app, id, Some(poll_token), 0).await;
+    assert_eq!((status, &body["data"]["status"]), (200, &json!("pending")));
+
+    // 120 s: the web page's poll says `expired` at once (a final status, even with a wait), and the phone is refused
+    // with the error the confirm page shows: 409 qr_login_expired (2013), also for a code it had scanned in time.
+    clock.advance(1);
+    let started = Instant::now();
+    let (status, body) = poll(&app, id, Some(poll_token), 25).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["data"], json!({ "status": "expired" }));
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "it did not wait"
+    );
+    for (id, action) in [
+        (id, "scan"),
+        (scanned_id, "scan"),
+        (scanned_id, "confirm"),
+        (scanned_id, "deny"),
+    ] {
+        let answer = phone_call(&app, id, action, Some(&phone.token)).await;
+        common::assert_error(&answer, 409, "qr_login_expired");
+        assert_eq!(answer.1["code"], 2013, "{action}: {}", answer.1);
     }
 }
