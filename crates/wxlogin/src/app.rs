@@ -151,6 +151,16 @@ pub async fn start(
     settings: Settings,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<Running, StartError> {
+    start_on(settings, Arc::new(SystemClock), shutdown).await
+}
+
+/// [`start`] with the logins and signing keys on `clock`: tests move a `ManualClock` to expire things over HTTP
+/// without waiting. No setting selects another clock than the system's.
+pub async fn start_on(
+    settings: Settings,
+    clock: Arc<dyn Clock>,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<Running, StartError> {
     let listener = tokio::net::TcpListener::bind(settings.listen)
         .await
         .map_err(|source| StartError::Listen {
@@ -257,11 +267,10 @@ pub async fn start(
             store.clone(),
             cipher.clone(),
             settings.tokens.access_ttl,
-            SystemClock.now(),
+            clock.now(),
         )
         .await?,
     );
-    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     keys.spawn_reloader(clock.clone());
     let token_policy = TokenPolicy {
         issuer: settings.issuer(addr),

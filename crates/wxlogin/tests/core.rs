@@ -298,14 +298,41 @@ mod scan_login {
             .await
             .unwrap();
         assert!(matches!(state, QrState::Expired));
+        // And again later: `expired` is final, not a moment's answer.
+        core.clock.advance(60);
+        let state = core.logins.qr_poll(id, token, Duration::ZERO).await;
+        assert!(matches!(state.unwrap(), QrState::Expired));
+        let mut refusals = Vec::new();
         for decision in [Decision::Confirm, Decision::Deny] {
-            let refused = core.logins.qr_decide(&phone, id, decision).await;
-            assert_eq!(refused.unwrap_err(), ApiError::QrLoginExpired);
+            refusals.push(
+                core.logins
+                    .qr_decide(&phone, id, decision)
+                    .await
+                    .unwrap_err(),
+            );
         }
-        assert_eq!(
-            core.logins.qr_scan(&phone, id).await.err().unwrap(),
-            ApiError::QrLoginExpired
-        );
+        refusals.push(core.logins.qr_scan(&phone, id).await.err().unwrap());
+        for refused in refusals {
+            assert_eq!(refused, ApiError::QrLoginExpired);
+            // What the phone receives: 409 like the other states a scan login cannot leave (design.md's failure
+            // statuses have no 410), in the error envelope of docs/errors.md.
+            let (status, body) = rendered(refused).await;
+            assert_eq!(status, 409, "{body}");
+            assert_eq!(body["code"], 2013, "{body}");
+            assert_eq!(body["error"], "qr_login_expired", "{body}");
+            assert!(!body["msg"].as_str().unwrap().is_empty(), "{body}");
+        }
+    }
+
+    /// The HTTP answer the api layer makes of `error` (its `IntoResponse`): the status and the JSON body.
+    async fn rendered(error: ApiError) -> (u16, serde_json::Value) {
+        use axum::response::IntoResponse;
+        let response = error.into_response();
+        let status = response.status().as_u16();
+        let body = axum::body::to_bytes(response.into_body(), 64 * 1024)
+            .await
+            .unwrap();
+        (status, serde_json::from_slice(&body).unwrap())
     }
 
     #[tokio::test]

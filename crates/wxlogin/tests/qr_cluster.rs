@@ -61,72 +61,100 @@ async fn until_waiting(cluster: &PgCluster, on: usize, count: f64) {
     }
 }
 
-#[tokio::test]
+/// The middle of `delays` (the upper one of an even count).
+fn median(delays: &[Duration]) -> Duration {
+    let mut sorted = delays.to_vec();
+    sorted.sort();
+    sorted[sorted.len() / 2]
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_confirm_on_one_instance_wakes_polls_on_the_others_and_the_tokens_come_once() {
     if !postgres_available("the scan-login cluster test").await {
         return;
     }
     let cluster = PgCluster::start("qrcluster", 3, &[]).await;
     let (openid, phone_token, account) = cluster.logged_in("13800138061", 0).await;
-    let (id, poll_token, image) = create(&cluster, 1).await;
+    const CYCLES: usize = 8;
+    let (mut scans, mut confirms) = (Vec::new(), Vec::new());
+    for _ in 0..CYCLES {
+        let (id, poll_token, image) = create(&cluster, 1).await;
 
-    // The web page waits on instance 2; the phone scans through instance 0.
-    until_waiting(&cluster, 2, 0.0).await;
-    let waiting = poll(&cluster, 2, &id, &poll_token, 25);
-    until_waiting(&cluster, 2, 1.0).await;
-    let (_, options) = cluster
-        .post(
-            format!("{}/sandbox/v1/scan", cluster.sim),
-            json!({ "openid": openid, "image": image }),
-            None,
-        )
-        .await;
-    assert_eq!(options["query"]["scene"], id.as_str());
-    phone_call(&cluster, 0, &id, "scan", &phone_token).await;
-    let scanned_at = Instant::now();
-    let (answer, at) = waiting.await.unwrap();
-    assert_eq!(answer["status"], "scanned", "{answer}");
-    let delay = at.saturating_duration_since(scanned_at);
-    assert!(
-        delay < Duration::from_secs(5),
-        "woken by the scan, not its wait's end: {delay:?}"
-    );
-    eprintln!("scan on instance 0 → poll on instance 2 answered {delay:?} later");
+        // The web page waits on instance 2; the phone scans through instance 0, once the poll is held there (so
+        // only the scan's NOTIFY can answer it before its 25 s wait ends).
+        let waiting = poll(&cluster, 2, &id, &poll_token, 25);
+        until_waiting(&cluster, 2, 1.0).await;
+        let (_, options) = cluster
+            .post(
+                format!("{}/sandbox/v1/scan", cluster.sim),
+                json!({ "openid": openid, "image": image }),
+                None,
+            )
+            .await;
+        assert_eq!(options["query"]["scene"], id.as_str());
+        phone_call(&cluster, 0, &id, "scan", &phone_token).await;
+        let scanned_at = Instant::now();
+        let (answer, at) = waiting.await.unwrap();
+        assert_eq!(answer["status"], "scanned", "{answer}");
+        scans.push(at.saturating_duration_since(scanned_at));
 
-    // Two polls wait for the decision, on instances 1 and 2; the confirm goes through instance 0.
-    let polls = [
-        poll(&cluster, 1, &id, &poll_token, 25),
-        poll(&cluster, 2, &id, &poll_token, 25),
-    ];
-    until_waiting(&cluster, 1, 1.0).await;
-    until_waiting(&cluster, 2, 1.0).await;
-    phone_call(&cluster, 0, &id, "confirm", &phone_token).await;
-    let mut answers = Vec::new();
-    for p in polls {
-        answers.push(p.await.unwrap().0);
+        // Two polls wait for the decision, on instances 1 and 2; the confirm goes through instance 0.
+        let polls = [
+            poll(&cluster, 1, &id, &poll_token, 25),
+            poll(&cluster, 2, &id, &poll_token, 25),
+        ];
+        until_waiting(&cluster, 1, 1.0).await;
+        until_waiting(&cluster, 2, 1.0).await;
+        phone_call(&cluster, 0, &id, "confirm", &phone_token).await;
+        let confirmed_at = Instant::now();
+        let mut answers = Vec::new();
+        for p in polls {
+            let (answer, at) = p.await.unwrap();
+            confirms.push(at.saturating_duration_since(confirmed_at));
+            answers.push(answer);
+        }
+        assert!(
+            answers.iter().all(|a| a["status"] == "confirmed"),
+            "{answers:?}"
+        );
+        let with_tokens: Vec<&Value> = answers
+            .iter()
+            .filter(|a| a.get("token").is_some())
+            .collect();
+        assert_eq!(
+            with_tokens.len(),
+            1,
+            "handed out once across instances: {answers:?}"
+        );
+        let web_token = with_tokens[0]["token"].as_str().unwrap();
+        assert_eq!(with_tokens[0]["accountId"], account.as_str());
+        let me = cluster
+            .http
+            .get(format!("{}/api/v1/me", cluster.urls[1]))
+            .bearer_auth(web_token);
+        let (status, me) = cluster.send(me).await;
+        assert_eq!(status, 200, "{me}");
+        assert_eq!(me["data"]["accountId"], account.as_str());
     }
-    assert!(
-        answers.iter().all(|a| a["status"] == "confirmed"),
-        "{answers:?}"
-    );
-    let with_tokens: Vec<&Value> = answers
-        .iter()
-        .filter(|a| a.get("token").is_some())
-        .collect();
-    assert_eq!(
-        with_tokens.len(),
-        1,
-        "handed out once across instances: {answers:?}"
-    );
-    let web_token = with_tokens[0]["token"].as_str().unwrap();
-    assert_eq!(with_tokens[0]["accountId"], account.as_str());
-    let me = cluster
-        .http
-        .get(format!("{}/api/v1/me", cluster.urls[1]))
-        .bearer_auth(web_token);
-    let (status, me) = cluster.send(me).await;
-    assert_eq!(status, 200, "{me}");
-    assert_eq!(me["data"]["accountId"], account.as_str());
+    eprintln!("scan on instance 0 → poll on instance 2 answered after: {scans:?}");
+    eprintln!("confirm on instance 0 → polls on instances 1 and 2 answered after: {confirms:?}");
+    // As in qr_web.rs: a service that re-read the row every P would answer up to P after the change, about P as
+    // the change comes just after the poll starts waiting. With the wake-up replaced by a 200 ms re-read, the
+    // medians here were 108 to 131 ms (scan, which comes after the simulator's call) and 181 ms (confirm); woken
+    // through NOTIFY they were 2 to 16 ms, the max 71 ms. Looser than on one instance: the change crosses
+    // processes through PostgreSQL (NOTIFY, then the woken poll's read), in debug builds of three instances, the
+    // simulator and PostgreSQL sharing a loaded machine.
+    for (what, delays) in [("scan", &scans), ("confirm", &confirms)] {
+        let (median, max) = (median(delays), *delays.iter().max().unwrap());
+        assert!(
+            median < Duration::from_millis(100),
+            "{what}: median {median:?} ({delays:?})"
+        );
+        assert!(
+            max < Duration::from_secs(2),
+            "{what}: max {max:?} ({delays:?})"
+        );
+    }
 }
 
 #[tokio::test]
@@ -164,7 +192,13 @@ async fn two_hundred_pending_logins_polled_at_once_on_one_instance() {
     eprintln!(
         "RSS {rss_before} KiB before, {rss_waiting} KiB with {N} polls waiting (+{grown} KiB)"
     );
-    assert!(grown < 32 * 1024, "{grown} KiB for {N} waiting polls");
+    // docs/deployment.md puts a waiting poll at about 28 KB (release); this debug build measured 33 to 36 KiB each
+    // (6.5 to 7.1 MiB for 200, seven runs). 64 KiB each is under twice that: room for the allocator's arenas, not
+    // for a per-poll buffer or task that grew.
+    assert!(
+        grown < N as u64 * 64,
+        "{grown} KiB for {N} waiting polls, over 64 KiB each"
+    );
 
     // The phone (on the other instance) scans each: every waiting poll answers `scanned`.
     for (id, _) in &logins {

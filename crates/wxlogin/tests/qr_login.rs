@@ -5,60 +5,10 @@
 mod common;
 
 use base64::Engine as _;
+use common::qr::{create, phone, phone_call, poll, spawn_poll, until_waiting};
 use common::{TestApp, assert_error, spawn_app};
 use serde_json::{Value, json};
 use std::time::{Duration, Instant};
-
-/// A logged-in phone: its openid and access token.
-struct Phone {
-    openid: String,
-    token: String,
-    account_id: String,
-}
-
-async fn phone(app: &TestApp, number: &str) -> Phone {
-    let openid = app.user(number).await;
-    let (status, body) = app.get_phone(&openid).await;
-    assert_eq!(status, 200, "{body}");
-    Phone {
-        openid,
-        token: body["data"]["token"].as_str().unwrap().to_owned(),
-        account_id: body["data"]["accountId"].as_str().unwrap().to_owned(),
-    }
-}
-
-/// A web page's scan login: `data` of the create answer.
-async fn create(app: &TestApp) -> Value {
-    let response = app
-        .http
-        .post(format!("{}/api/v1/qr-login", app.base))
-        .header(
-            "user-agent",
-            "Mozilla/5.0 (Windows NT 10.0; Win64; x64) Chrome/131.0 Safari/537.36",
-        )
-        .header("origin", "https://admin.example.com")
-        .json(&json!({}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), 200);
-    let body: Value = response.json().await.unwrap();
-    body["data"].clone()
-}
-
-async fn poll(app: &TestApp, id: &str, token: Option<&str>, wait: u64) -> (u16, Value) {
-    app.get(&format!("/api/v1/qr-login/{id}?wait={wait}"), token)
-        .await
-}
-
-async fn phone_call(app: &TestApp, id: &str, action: &str, token: Option<&str>) -> (u16, Value) {
-    app.post_raw(
-        &format!("/api/v1/qr-login/{id}/{action}"),
-        b"{}".to_vec(),
-        token,
-    )
-    .await
-}
 
 /// What the QR code in a `data:image/png;base64,…` URL says, read by rqrr from the PNG's pixels.
 fn decode_qr(data_url: &str) -> String {
@@ -81,43 +31,6 @@ fn decode_qr(data_url: &str) -> String {
     let grids = image.detect_grids();
     assert_eq!(grids.len(), 1, "one QR code in the image");
     grids[0].decode().unwrap().1
-}
-
-/// A long poll (`wait=25`) answered later: its body and when it came.
-fn spawn_poll(app: &TestApp, id: &str, token: &str) -> tokio::task::JoinHandle<(Value, Instant)> {
-    let request = app
-        .http
-        .get(format!("{}/api/v1/qr-login/{id}?wait=25", app.base))
-        .bearer_auth(token);
-    tokio::spawn(async move {
-        let answer: Value = request.send().await.unwrap().json().await.unwrap();
-        (answer, Instant::now())
-    })
-}
-
-/// Waits until the service's gauge shows `count` polls waiting for a change.
-async fn until_waiting(app: &TestApp, count: f64) {
-    let started = Instant::now();
-    loop {
-        let metrics = app
-            .http
-            .get(format!("{}/metrics", app.base))
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
-        let waiting = common::metric_value(&metrics, "wxlogin_qr_polls_waiting");
-        if waiting >= count {
-            return;
-        }
-        assert!(
-            started.elapsed() < Duration::from_secs(10),
-            "no poll waited"
-        );
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
 }
 
 /// The launch options the mini program gets when `openid` scans `image` (the simulator's device API).
@@ -200,7 +113,7 @@ async fn scan_confirm_and_the_web_page_is_logged_in_as_the_same_account_once() {
     assert!(asking["data"]["expiresIn"].as_u64().unwrap() <= 120);
     let (answer, answered_at) = waiting.await.unwrap();
     assert_eq!(answer["data"]["status"], "scanned", "{answer}");
-    // Woken by the scan, not by the end of its 25 s wait.
+    // Woken by the scan, not by the end of its 25 s wait (qr_web.rs times many cycles against a tight bound).
     let delay = answered_at.saturating_duration_since(scanned_at);
     assert!(delay < Duration::from_secs(5), "{delay:?}");
     eprintln!("scan → waiting poll answered: {delay:?} after the scan's answer");
@@ -403,20 +316,54 @@ async fn a_poll_of_an_unchanged_login_waits_and_answers_pending_when_its_wait_en
 
 #[tokio::test]
 async fn creation_is_rate_limited_per_ip() {
-    let app = spawn_app().await;
-    // The per-IP budget logins spend (default 120 a minute, all at once at most): creation spends it too.
+    // Behind a trusted proxy (the test's loopback peer), X-Forwarded-For names the client: two clients, one budget
+    // each (README: `--trusted-proxies`). The per-IP budget, which logins spend too, is 20 an hour here, so nothing
+    // refills while the test runs (the default, 120 a minute, refills every half second).
+    let dir = common::temp_dir("qrlimit");
+    let config = dir.join("wxlogin.toml");
+    std::fs::write(&config, "[rate_limits]\nper_ip = \"20/hour\"\n").unwrap();
+    let app = common::spawn_with(wxlogin::config::ServeArgs {
+        config: Some(config),
+        trusted_proxies: Some("127.0.0.1".into()),
+        ..common::sandbox_args(&dir)
+    })
+    .await;
+    let create_as = |client: &'static str| {
+        app.http
+            .post(format!("{}/api/v1/qr-login", app.base))
+            .header("x-forwarded-for", client)
+            .json(&json!({}))
+            .send()
+    };
     let mut refused = None;
-    for n in 0..200 {
-        let (status, body) = app.post("/api/v1/qr-login", json!({})).await;
-        if status != 200 {
-            refused = Some((n, status, body));
+    for n in 0..30 {
+        let response = create_as("203.0.113.7").await.unwrap();
+        if response.status() != 200 {
+            refused = Some((n, response));
             break;
         }
     }
-    let (n, status, body) = refused.expect("refused at some point");
-    assert_eq!(status, 429, "{body}");
-    assert_eq!(body["error"], "rate_limited");
-    assert!(n >= 10, "{n} creations passed before the limit");
+    let (n, response) = refused.expect("refused at some point");
+    assert_eq!(n, 20, "creations before the limit");
+    // The 429 says when to come back, in whole seconds: when the next of the 20 an hour is due, 180 s after the
+    // first creation (less the time the 20 took).
+    let retry_after: u64 = response.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(
+        (120..=180).contains(&retry_after),
+        "Retry-After {retry_after}"
+    );
+    let answer = (
+        response.status().as_u16(),
+        response.json::<Value>().await.unwrap(),
+    );
+    assert_error(&answer, 429, "rate_limited");
+    // Another client is still served, while the first stays refused: the limit is that IP's, not the service's.
+    assert_eq!(create_as("203.0.113.8").await.unwrap().status(), 200);
+    assert_eq!(create_as("203.0.113.7").await.unwrap().status(), 429);
 }
 
 #[tokio::test]

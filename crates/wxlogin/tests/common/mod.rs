@@ -7,6 +7,7 @@ pub mod pg_cluster;
 pub mod privacy;
 pub mod product;
 pub mod push;
+pub mod qr;
 pub mod rows;
 
 use serde_json::{Value, json};
