@@ -6,7 +6,7 @@
 
 mod common;
 
-use common::product::{A, B, ok, refused};
+use common::product::{A, B, Product, ok, refused};
 use common::push::{
     Alice, KEY_A, TOKEN_A, TOKEN_B, assert_refused, deliver, error_of, event, now, push_product,
     query_of, sign, with_param,
@@ -26,7 +26,6 @@ async fn plaintext_xml_forgeries_naming_a_logged_in_user_are_refused_and_change_
     let seal = |ts: i64, nonce: &str| keys.seal(B, &revoke, PushFormat::Xml, false, ts, nonce);
     let genuine = seal(now(), "20001");
     assert!(genuine.body.starts_with("<xml>"), "{}", genuine.body);
-    let state = product.state().await;
 
     let plain = |push: SealedPush| (query_of(&push), push.body);
     // Signed over the right values, but with app A's Token: a sender that does not know B's.
@@ -64,32 +63,7 @@ async fn plaintext_xml_forgeries_naming_a_logged_in_user_are_refused_and_change_
             "push_stale",
         ),
     ];
-    for (what, (query, body), status, error) in cases {
-        let answer = product
-            .push_raw(B, &query, genuine.content_type, &body)
-            .await;
-        assert_refused(&answer, status, error, what);
-        assert_eq!(product.state().await, state, "{what}");
-        alice.untouched(&product, B, what).await;
-    }
-
-    // The genuine push does what the forgeries did not: her phone goes.
-    assert_eq!(
-        deliver(&product, B, &genuine).await,
-        (200, "success".to_owned())
-    );
-    refused(
-        &product.me(B, &alice.login["token"]).await,
-        401,
-        "unauthorized",
-    );
-    // She logs in again with her phone; the identical delivery again is a replay and leaves her new session be.
-    let again = Alice::log_in(&product, B).await;
-    let state = product.state().await;
-    let replay = deliver(&product, B, &genuine).await;
-    assert_refused(&replay, 409, "push_replayed", "replay");
-    assert_eq!(product.state().await, state);
-    again.untouched(&product, B, "the replay").await;
+    forgeries_then_the_genuine_push(&product, B, alice, &cases, &genuine).await;
 }
 
 #[tokio::test]
@@ -125,7 +99,6 @@ async fn safe_mode_forgeries_naming_a_logged_in_user_are_refused_and_change_noth
     };
     // Sealed with our Token and key, but for app B inside the ciphertext.
     let for_b = keys.seal(B, &revoke, PushFormat::Json, true, now(), "30002");
-    let state = product.state().await;
 
     let cases = [
         (
@@ -168,34 +141,50 @@ async fn safe_mode_forgeries_naming_a_logged_in_user_are_refused_and_change_noth
             "push_signature_invalid",
         ),
     ];
-    for (what, (query, body), status, error) in cases {
-        let answer = product.push_raw(A, &query, "application/json", &body).await;
-        assert_refused(&answer, status, error, what);
-        assert_eq!(product.state().await, state, "{what}");
-        alice.untouched(&product, A, what).await;
-    }
+    forgeries_then_the_genuine_push(&product, A, alice, &cases, &genuine).await;
+}
 
-    // The genuine push, as sealed, deletes her phone: the forgeries above were of something that acts.
+/// A forgery: what it is, its query and body, and the status and error id it must get.
+type Forgery<'a> = (&'a str, (String, String), u16, &'a str);
+
+/// Delivers each forgery to `appid` (refused as listed, nothing changed, Alice still logged in), then the genuine
+/// push (her phone goes: the forgeries were of something that acts), then, once she logged in again, the genuine
+/// push once more: a replay, 409, and her new phone and session stay.
+async fn forgeries_then_the_genuine_push(
+    product: &Product,
+    appid: &str,
+    alice: Alice,
+    cases: &[Forgery<'_>],
+    genuine: &SealedPush,
+) {
+    let state = product.state().await;
+    for (what, (query, body), status, error) in cases {
+        let answer = product
+            .push_raw(appid, query, genuine.content_type, body)
+            .await;
+        assert_refused(&answer, *status, error, what);
+        assert_eq!(product.state().await, state, "{what}");
+        alice.untouched(product, appid, what).await;
+    }
     assert_eq!(
-        deliver(&product, A, &genuine).await,
+        deliver(product, appid, genuine).await,
         (200, "success".to_owned())
     );
     refused(
-        &product.me(A, &alice.login["token"]).await,
+        &product.me(appid, &alice.login["token"]).await,
         401,
         "unauthorized",
     );
-    // She logs in again; the identical delivery again is a replay: 409, and her new phone and session stay.
-    let again = Alice::log_in(&product, A).await;
+    let again = Alice::log_in(product, appid).await;
     let state = product.state().await;
     assert_refused(
-        &deliver(&product, A, &genuine).await,
+        &deliver(product, appid, genuine).await,
         409,
         "push_replayed",
         "replay",
     );
     assert_eq!(product.state().await, state);
-    again.untouched(&product, A, "the replay").await;
+    again.untouched(product, appid, "the replay").await;
 }
 
 /// Every kind of refusal and its metric, from a captured push about a user the service never saw (the tests above
