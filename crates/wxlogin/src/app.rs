@@ -284,6 +284,7 @@ pub async fn start_on(
     let waiters = crate::logins::wake::Waiters::default();
     waiters.follow(store.clone()).await?;
     let request_timeout = settings.connection_limits.request_timeout;
+    let purge_clock = clock.clone();
     let logins = Logins {
         apps,
         store: store.clone(),
@@ -335,7 +336,7 @@ pub async fn start_on(
     crate::telemetry::prometheus();
     announce(&settings, addr, &appids, sim.is_some());
     if let Some(interval) = settings.purge_interval {
-        spawn_purge(store.clone(), interval);
+        spawn_purge(store.clone(), purge_clock, interval);
     }
 
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
@@ -393,15 +394,15 @@ fn announce(settings: &Settings, addr: SocketAddr, appids: &[String], sandbox: b
 
 /// Expired sessions and tickets are refused by their expiry anyway; this only keeps the tables small. The first
 /// purge runs one interval after start, so a restart (or many instances starting together) does not begin with
-/// one; each runs in paced batches ([`purge_paced`]) so logins go on while it deletes.
-fn spawn_purge(store: Arc<dyn Store>, interval: Duration) {
+/// one; each runs in batches paced by [`PURGE_YIELD`] ([`Store::purge_expired`]) so logins go on while it deletes.
+fn spawn_purge(store: Arc<dyn Store>, clock: Arc<dyn Clock>, interval: Duration) {
     tokio::spawn(async move {
         let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + interval, interval);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             tick.tick().await;
             let started = std::time::Instant::now();
-            match purge_paced(&*store, SystemClock.now()).await {
+            match store.purge_expired(clock.now(), PURGE_YIELD).await {
                 Ok(0) => tracing::debug!("nothing expired to purge"),
                 Ok(rows) => tracing::info!(
                     rows,
@@ -419,22 +420,6 @@ fn spawn_purge(store: Arc<dyn Store>, interval: Duration) {
 /// million of 3M sessions expired (bench scenario g, SQLite), batches back to back left new-user logins a sixth of
 /// it (386 against 2,196 logins/s); paced, 1,883 against 2,182, the purge taking 579 s instead of 100.
 const PURGE_YIELD: u32 = 4;
-
-async fn purge_paced(
-    store: &dyn Store,
-    now: crate::store::UnixTime,
-) -> Result<u64, crate::store::StoreError> {
-    let mut purged = 0;
-    loop {
-        let batch = std::time::Instant::now();
-        let deleted = store.purge_expired_batch(now).await?;
-        purged += deleted;
-        if deleted < crate::store::PURGE_BATCH as u64 {
-            return Ok(purged);
-        }
-        tokio::time::sleep(batch.elapsed() * PURGE_YIELD).await;
-    }
-}
 
 /// Resolves on SIGINT or SIGTERM.
 pub async fn shutdown_signal() {

@@ -371,14 +371,19 @@ pub trait Store: Send + Sync + 'static {
     /// deleted: fewer than [`PURGE_BATCH`] means nothing expired is left.
     async fn purge_expired_batch(&self, now: UnixTime) -> Result<u64, StoreError>;
 
-    /// Every expired row, in batches back to back (the service paces them: `app::spawn_purge`).
-    async fn purge_expired(&self, now: UnixTime) -> Result<u64, StoreError> {
+    /// Every expired row, batch after batch. After each batch it waits `pace` times as long as the batch took, so
+    /// it holds the database (SQLite's one writer) at most 1/(1 + `pace`) of the time; 0 runs them back to back.
+    async fn purge_expired(&self, now: UnixTime, pace: u32) -> Result<u64, StoreError> {
         let mut purged = 0;
         loop {
+            let batch = std::time::Instant::now();
             let deleted = self.purge_expired_batch(now).await?;
             purged += deleted;
             if deleted < PURGE_BATCH as u64 {
                 return Ok(purged);
+            }
+            if pace > 0 {
+                tokio::time::sleep(batch.elapsed() * pace).await;
             }
         }
     }

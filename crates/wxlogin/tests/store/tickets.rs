@@ -157,8 +157,8 @@ pub async fn purge_removes_only_expired_rows(store: Arc<dyn Store>) {
         .await
         .unwrap();
 
-    assert_eq!(store.purge_expired(NOW).await.unwrap(), 3);
-    assert_eq!(store.purge_expired(NOW).await.unwrap(), 0);
+    assert_eq!(store.purge_expired(NOW, 0).await.unwrap(), 3);
+    assert_eq!(store.purge_expired(NOW, 0).await.unwrap(), 0);
     assert_eq!(session_account(store, &live, APPID).await, Some(id));
     let reserved = store
         .reserve_ticket(&live_ticket, APPID, NOW, NOW + 60)
@@ -187,9 +187,9 @@ pub async fn purge_deletes_in_batches_until_nothing_expired_is_left(store: Arc<d
         .collect();
     apply(store, NOW, sessions).await.unwrap();
 
-    let (a, b) = tokio::join!(store.purge_expired(NOW), store.purge_expired(NOW));
+    let (a, b) = tokio::join!(store.purge_expired(NOW, 0), store.purge_expired(NOW, 0));
     assert_eq!(a.unwrap() + b.unwrap(), expired as u64);
-    assert_eq!(store.purge_expired(NOW).await.unwrap(), 0);
+    assert_eq!(store.purge_expired(NOW, 0).await.unwrap(), 0);
     assert_eq!(session_account(store, &live, APPID).await, Some(id.clone()));
     for t in &later {
         assert_eq!(session_account(store, t, APPID).await, Some(id.clone()));
