@@ -1,7 +1,8 @@
 //! The phone-verification quota poller: every `quota_poll_interval` (default 10 minutes) it reads each served
 //! app's quota from WeChat (`/wxa/charge/usage/get`, one call per app and kind of verification) and sets
-//! `wxlogin_phone_quota_remaining{appid, kind}` and `wxlogin_phone_verifications_billed{appid, kind}`. In sandbox mode the apps' client points at the embedded
-//! simulator, which models the quota, so the gauge works out of the box.
+//! `wxlogin_phone_quota_remaining{appid, kind}` and `wxlogin_phone_verifications_billed{appid, kind}`. In sandbox
+//! mode the apps' client points at the embedded simulator, which models the quota, so the gauges work out of the
+//! box.
 
 use std::time::Duration;
 
