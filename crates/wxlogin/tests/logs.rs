@@ -29,6 +29,10 @@ async fn logs_hold_no_secret_and_no_full_phone() {
         }
         async move { r.send().await.unwrap().json::<Value>().await.unwrap() }
     };
+    let get = |path: &str, bearer: &str| {
+        let r = http.get(format!("{base}{path}")).bearer_auth(bearer);
+        async move { r.send().await.unwrap().json::<Value>().await.unwrap() }
+    };
 
     let mut secrets: Vec<String> = Vec::new();
     let phones = ["13811112222", "13911112222", "13733334444"];
@@ -77,15 +81,7 @@ async fn logs_hold_no_secret_and_no_full_phone() {
     for field in ["token", "refreshToken"] {
         secrets.push(next["data"][field].as_str().unwrap().to_owned());
     }
-    let export: Value = http
-        .get(format!("{base}/api/v1/me/export"))
-        .bearer_auth(&token)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let export = get("/api/v1/me/export", &token).await;
     assert_eq!(export["code"], 0, "{export}");
     assert!(export.to_string().contains(phones[0]), "{export}");
     http.get(format!("{base}/api/v1/me"))
@@ -134,15 +130,7 @@ async fn logs_hold_no_secret_and_no_full_phone() {
         .await;
         assert_eq!(done["code"], 0, "{step}: {done}");
     }
-    let web: Value = http
-        .get(format!("{base}/api/v1/qr-login/{id}"))
-        .bearer_auth(&poll_token)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let web = get(&format!("/api/v1/qr-login/{id}"), &poll_token).await;
     for field in ["token", "refreshToken"] {
         secrets.push(web["data"][field].as_str().unwrap().to_owned());
     }

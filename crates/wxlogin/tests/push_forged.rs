@@ -334,15 +334,7 @@ async fn forged_and_replayed_pushes_are_refused_with_4xx_and_change_nothing() {
         assert_eq!(product.state().await, state, "{what} changed nothing");
     }
     // Every refusal is counted, by its error id (the push-refused alert reads these).
-    let metrics = product
-        .http
-        .get(format!("{}/metrics", product.base))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = common::metrics_text(&product.http, &product.base).await;
     let refused = |event: &str, outcome: &str| {
         common::metric_series(
             &metrics,

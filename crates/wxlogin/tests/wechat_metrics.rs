@@ -11,14 +11,7 @@ use serde_json::{Value, json};
 use std::time::{Duration, Instant};
 
 async fn metrics(app: &TestApp) -> String {
-    app.http
-        .get(format!("{}/metrics", app.base))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap()
+    common::metrics_text(&app.http, &app.base).await
 }
 
 /// Waits until the quota poller has set the remaining gauge to `want` (it polls every 100 ms here).

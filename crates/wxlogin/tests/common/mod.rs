@@ -165,6 +165,17 @@ pub fn assert_error(answer: &(u16, Value), status: u16, error: &str) {
     assert_eq!(body["error"], error, "{body}");
 }
 
+/// The service's `/metrics` text at `base`.
+pub async fn metrics_text(http: &reqwest::Client, base: &str) -> String {
+    http.get(format!("{base}/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap()
+}
+
 /// One unlabelled metric's value in a Prometheus text answer (`/metrics`), 0 when absent.
 pub fn metric_value(text: &str, name: &str) -> f64 {
     text.lines()

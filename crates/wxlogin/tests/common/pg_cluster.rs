@@ -172,15 +172,7 @@ impl PgCluster {
 
     /// One metric's value on instance `on` (`/metrics`), 0 when absent.
     pub async fn metric(&self, on: usize, name: &str) -> f64 {
-        let text = self
-            .http
-            .get(format!("{}/metrics", self.urls[on]))
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
+        let text = super::metrics_text(&self.http, &self.urls[on]).await;
         super::metric_value(&text, name)
     }
 

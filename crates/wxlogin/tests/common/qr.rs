@@ -81,15 +81,7 @@ pub fn spawn_poll(
 pub async fn until_waiting(app: &TestApp, count: f64) {
     let started = Instant::now();
     loop {
-        let metrics = app
-            .http
-            .get(format!("{}/metrics", app.base))
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
+        let metrics = super::metrics_text(&app.http, &app.base).await;
         let waiting = super::metric_value(&metrics, "wxlogin_qr_polls_waiting");
         if waiting >= count {
             return;
